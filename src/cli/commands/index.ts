@@ -1,0 +1,6 @@
+import type { CliCommand } from "../command.js";
+import { configCheckCommand } from "./config-check.js";
+import { validateCommand } from "./validate.js";
+
+/** Every subcommand of `autofix`. Add new ones here. */
+export const commands: CliCommand[] = [validateCommand, configCheckCommand];

@@ -1,0 +1,165 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { registerEnvSecrets } from "../shared/redact.js";
+import { POOL_NAMES } from "./pools.js";
+
+/** Probot's built-in webhook secret; a production service must never accept it. */
+export const PROBOT_DEFAULT_SECRET = "development";
+
+/** Which process is starting: each needs a different part of the settings. */
+export type Role = "web" | "worker" | "cli";
+
+export const DEFAULT_MODEL = "claude-sonnet-5";
+
+const csv = z
+  .string()
+  .optional()
+  .transform((s) =>
+    (s ?? "")
+      .split(/[,\s]+/)
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+const envSchema = z.object({
+  NODE_ENV: z.string().default("development"),
+  APP_ID: z.string().regex(/^\d+$/, "must be the numeric App ID from the app's settings page").optional(),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
+  WEBHOOK_SECRET: z.string().optional(),
+  REDIS_URL: z
+    .string()
+    .default("redis://127.0.0.1:6379")
+    .refine((u) => /^rediss?:\/\//.test(u), "must start with redis:// or rediss://"),
+  /** BullMQ key prefix; use a hash tag such as {autofix} on Redis Cluster. */
+  AUTOFIX_QUEUE_PREFIX: z.string().min(1).default("autofix"),
+  /** Pools this web process accepts jobs for (all known pools by default). */
+  AUTOFIX_POOLS: csv,
+  /** Pools this worker serves (detected from hardware when empty). */
+  AUTOFIX_WORKER_POOLS: csv,
+  AUTOFIX_MODEL: z.string().min(1).default(DEFAULT_MODEL),
+  AUTOFIX_WORK_DIR: z.string().min(1).default(".autofix"),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.string().url().optional(),
+  GHE_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, "must be a host name such as github.example.com, without https://")
+    .optional(),
+  GHE_PROTOCOL: z.enum(["https", "http"]).default("https"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().optional(),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+export type RawSettings = z.infer<typeof envSchema>;
+
+export interface Settings extends RawSettings {
+  production: boolean;
+  /** Private key contents (from PRIVATE_KEY or PRIVATE_KEY_PATH), if any. */
+  privateKey: string | undefined;
+  /** Pools accepted by this deployment. */
+  pools: string[];
+  /** API base URL for github.com or GitHub Enterprise Server. */
+  githubApiUrl: string;
+  /** Web base URL (for links and clone URLs). */
+  githubWebUrl: string;
+}
+
+export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+
+/**
+ * Validate the service's environment. Returns every problem at once, one line each, so an
+ * operator fixes them in one go. Registers secret values with the redactor.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult {
+  registerEnvSecrets(env);
+  const problems: string[] = [];
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join(".")}: ${issue.message}`);
+    }
+    return { ok: false, problems };
+  }
+  const raw = parsed.data;
+  const production = raw.NODE_ENV === "production";
+
+  let privateKey = raw.PRIVATE_KEY;
+  if (!privateKey && raw.PRIVATE_KEY_PATH) {
+    try {
+      privateKey = readFileSync(raw.PRIVATE_KEY_PATH, "utf8");
+    } catch (err) {
+      problems.push(
+        `PRIVATE_KEY_PATH: cannot read ${raw.PRIVATE_KEY_PATH} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  if (privateKey && !privateKey.includes("-----BEGIN")) {
+    // Probot accepts base64-encoded keys; decode to check it is a PEM.
+    const decoded = Buffer.from(privateKey, "base64").toString("utf8");
+    if (decoded.includes("-----BEGIN")) privateKey = decoded;
+    else
+      problems.push(
+        "PRIVATE_KEY: is not a PEM private key (expected -----BEGIN ... PRIVATE KEY-----, or its base64)",
+      );
+  }
+
+  const needsApp = role === "worker" || (role === "web" && production);
+  if (needsApp) {
+    if (!raw.APP_ID)
+      problems.push("APP_ID: missing; set it to the App ID from the GitHub App's settings page");
+    if (!privateKey && !raw.PRIVATE_KEY_PATH)
+      problems.push(
+        "PRIVATE_KEY: missing; set PRIVATE_KEY (PEM or base64) or PRIVATE_KEY_PATH to the app's .pem file",
+      );
+  }
+  if (role === "web" && production) {
+    if (!raw.WEBHOOK_SECRET) {
+      problems.push(
+        "WEBHOOK_SECRET: missing; production needs the secret configured in the app's webhook settings",
+      );
+    } else if (raw.WEBHOOK_SECRET === PROBOT_DEFAULT_SECRET) {
+      problems.push(
+        `WEBHOOK_SECRET: still Probot's default "${PROBOT_DEFAULT_SECRET}"; anyone could forge webhooks. Set a random secret`,
+      );
+    } else if (raw.WEBHOOK_SECRET.length < 16) {
+      problems.push("WEBHOOK_SECRET: shorter than 16 characters; use a long random value");
+    }
+  }
+  if (role === "worker" && !raw.ANTHROPIC_API_KEY && !env.ANTHROPIC_AUTH_TOKEN) {
+    problems.push("ANTHROPIC_API_KEY: missing; workers call the Claude API");
+  }
+
+  for (const [name, list] of [
+    ["AUTOFIX_POOLS", raw.AUTOFIX_POOLS],
+    ["AUTOFIX_WORKER_POOLS", raw.AUTOFIX_WORKER_POOLS],
+  ] as const) {
+    const unknown = list.filter((p) => !POOL_NAMES.includes(p));
+    if (unknown.length > 0) {
+      problems.push(
+        `${name}: unknown pool${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (known: ${POOL_NAMES.join(", ")})`,
+      );
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+
+  const githubWebUrl = raw.GHE_HOST ? `${raw.GHE_PROTOCOL}://${raw.GHE_HOST}` : "https://github.com";
+  const githubApiUrl = raw.GHE_HOST ? `${githubWebUrl}/api/v3` : "https://api.github.com";
+  return {
+    ok: true,
+    settings: {
+      ...raw,
+      production,
+      privateKey,
+      pools: raw.AUTOFIX_POOLS.length > 0 ? raw.AUTOFIX_POOLS : [...POOL_NAMES],
+      githubApiUrl,
+      githubWebUrl,
+    },
+  };
+}
+
+/** Format problems for a person at a terminal: one line each. */
+export function formatProblems(title: string, problems: string[]): string {
+  return [`${title}:`, ...problems.map((p) => `  - ${p}`)].join("\n");
+}

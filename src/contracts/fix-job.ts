@@ -1,0 +1,71 @@
+import { z } from "zod";
+import { POOL_NAMES } from "../config/pools.js";
+import { issueLines } from "../shared/zod-messages.js";
+import { fixRequestSchema } from "./fix-request.js";
+
+/** Bump when the shape changes incompatibly; workers refuse versions they do not know. */
+export const FIX_JOB_VERSION = 1;
+
+const login = z.string().min(1).max(100);
+
+/**
+ * The job that travels through Redis from the web process to a worker. BullMQ stores it in
+ * clear text: never put a token or secret in it. Workers mint installation tokens themselves.
+ */
+export const fixJobSchema = z.object({
+  version: z.literal(FIX_JOB_VERSION),
+  source: z.enum(["comment", "label", "ci", "cli"]),
+  repository: z.object({
+    owner: login,
+    name: z.string().min(1).max(100),
+    installationId: z.number().int().positive(),
+    defaultBranch: z.string().min(1),
+  }),
+  target: z.object({
+    /** Where the status comment lives: the issue or PR that was commented/labelled, or the tracking issue. */
+    kind: z.enum(["issue", "pull_request"]),
+    number: z.number().int().positive(),
+    /** The exact commit to work on: never a moving branch name. */
+    headSha: z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-character commit SHA"),
+    /** Branch the SHA was taken from (informational). */
+    headRef: z.string().min(1).optional(),
+  }),
+  request: fixRequestSchema,
+  pool: z
+    .string()
+    .refine((p) => POOL_NAMES.includes(p), { message: `must be one of ${POOL_NAMES.join(", ")}` }),
+  /** Dedup key: one job per fingerprint while it is queued or running. */
+  fingerprint: z.string().min(1).max(200),
+  requestedBy: login,
+  /** The status comment kept current for this job. */
+  statusCommentId: z.number().int().positive().optional(),
+  /** For CI-triggered jobs: the failure that crossed the threshold. */
+  ci: z
+    .object({
+      workflowName: z.string(),
+      jobName: z.string(),
+      runId: z.number().int(),
+      jobId: z.number().int().optional(),
+      runnerLabels: z.array(z.string()),
+      errorSignature: z.string(),
+      streak: z.number().int().positive(),
+    })
+    .optional(),
+  createdAt: z.string().datetime(),
+});
+
+export type FixJob = z.infer<typeof fixJobSchema>;
+
+export type FixJobParse = { ok: true; job: FixJob } | { ok: false; problems: string[] };
+
+/** Validate job data read back from Redis (or built by a trigger) with readable problems. */
+export function parseFixJob(data: unknown): FixJobParse {
+  const r = fixJobSchema.safeParse(data);
+  if (r.success) return { ok: true, job: r.data };
+  return { ok: false, problems: issueLines(r.error, data) };
+}
+
+/** A short human label for logs and comments: `owner/repo#12 (n150)`. */
+export function describeJob(job: FixJob): string {
+  return `${job.repository.owner}/${job.repository.name}#${job.target.number} (${job.pool})`;
+}

@@ -1,0 +1,23 @@
+import { z } from "zod";
+
+/**
+ * What a person (or the CI detector) asks for: the fields of the original info.json, in
+ * camelCase. Shared by FixJob and the info.json loader so both follow the same rules.
+ */
+export const fixRequestSchema = z
+  .object({
+    deterministic: z.boolean(),
+    prompt: z.string().trim().min(1, "must describe what to fix"),
+    /** GitHub Actions run or job URL; wins over rawLogs when both are given. */
+    url: z.string().url().optional(),
+    /** Pasted error logs or stack trace. */
+    rawLogs: z.string().min(1).optional(),
+    /** Path of an existing reproduction test, relative to the repository root; skips phase 1. */
+    existingTestPath: z.string().min(1).optional(),
+  })
+  .refine((r) => r.url !== undefined || r.rawLogs !== undefined, {
+    message: "needs a log source: an Actions URL or raw logs",
+    path: ["url"],
+  });
+
+export type FixRequest = z.infer<typeof fixRequestSchema>;

@@ -1,0 +1,50 @@
+import { run } from "probot";
+import { formatProblems, loadSettings } from "../config/env.js";
+import { JobQueues } from "../queue/queues.js";
+import { checkRedis } from "../queue/redis.js";
+import { createLogger } from "../shared/logger.js";
+import { redact } from "../shared/redact.js";
+import { createApp } from "./app.js";
+import { webRegistrations } from "./registrations.js";
+
+/**
+ * `npm start`: the web process. Validates the environment, checks Redis, then hands over to
+ * Probot's runner, which serves webhooks, or the app-registration flow when APP_ID and the
+ * private key are not set yet (development only).
+ */
+async function main(): Promise<void> {
+  const loaded = loadSettings(process.env, "web");
+  if (!loaded.ok) {
+    console.error(formatProblems("Autofix cannot start; fix these settings", loaded.problems));
+    process.exit(2);
+  }
+  const settings = loaded.settings;
+  const redisProblem = await checkRedis(settings.REDIS_URL);
+  if (redisProblem) {
+    console.error(
+      formatProblems("Autofix cannot start", [`REDIS_URL: unreachable (${redact(redisProblem)})`]),
+    );
+    process.exit(2);
+  }
+  const log = createLogger({ level: settings.LOG_LEVEL, name: "autofix-web" });
+  const queues = new JobQueues({ redis: settings.REDIS_URL, prefix: settings.AUTOFIX_QUEUE_PREFIX });
+  await Promise.all(settings.pools.map((p) => queues.queue(p).waitUntilReady()));
+
+  // Probot would use REDIS_URL to cluster its Octokit throttling through Redis, which would
+  // make every GitHub call depend on Redis. Throttling stays in-process; Redis is for jobs.
+  const probotEnv = { ...process.env, REDIS_URL: undefined, LOG_FORMAT: process.env.LOG_FORMAT ?? "json" };
+  const server = await run(createApp({ settings, queues, log }, webRegistrations), { env: probotEnv, log });
+
+  const stop = async (signal: string) => {
+    log.info({ signal }, "stopping web process");
+    await server.stop().catch(() => {});
+    await queues.close().catch(() => {});
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err) => {
+  console.error(redact(`Autofix web process failed: ${(err as Error).stack ?? String(err)}`));
+  process.exit(1);
+});
