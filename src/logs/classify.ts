@@ -240,7 +240,8 @@ const PYTEST_SECTION = /^={3,} (.+?) ={3,}$/;
 const GTEST_FAILED = /^\[\s+FAILED\s+\] ([A-Za-z_][\w/]*\.[\w/]+)(?:,|\s|$)/;
 const GTEST_RUN = /^\[\s+RUN\s+\] ([A-Za-z_][\w/]*\.[\w/]+)/;
 const GTEST_OK = /^\[\s+OK\s+\] /;
-const PY_EXCEPTION = /^(?:E\s+)?((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit|Failed))\b(?::\s*(.*))?$/;
+const PY_EXCEPTION =
+  /^(?:E\s+)?((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit|Failed))\b(?::\s*(.*))?$/;
 
 export type TestLine =
   | { kind: "pytest-result"; id: string; outcome: "FAILED" | "ERROR"; message?: string }

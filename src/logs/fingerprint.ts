@@ -14,7 +14,10 @@ export function normalizeSignature(text: string): string {
       .replace(/\b0x[0-9a-f]+\b/gi, "<addr>")
       // Temporary files and directories, then absolute paths, which differ by checkout location
       // (/__w/repo/repo, /work, /home/...): keep their last two parts.
-      .replace(/(?<=^|[\s'"(=])(?:\/private)?(?:\/var\/folders|\/var\/tmp|\/tmp|\/dev\/shm)\/[^\s:'",)\]]*/g, "<tmp>")
+      .replace(
+        /(?<=^|[\s'"(=])(?:\/private)?(?:\/var\/folders|\/var\/tmp|\/tmp|\/dev\/shm)\/[^\s:'",)\]]*/g,
+        "<tmp>",
+      )
       .replace(/(?<=^|[\s'"(=])\/[^\s:'",)\]]*\/_temp\/[^\s:'",)\]]*/g, "<tmp>")
       .replace(/\bpytest-of-[^\s/]+\/pytest-\d+\/[^\s:'",)\]]*/g, "<tmp>")
       .replace(/(?<=^|[\s'"(=])(?:\/[\w.@+-]+)+(\/[\w.@+-]+\/[\w.@+-]+)(?=[\s:'",)\]]|$)/g, "...$1")

@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
 import { redact } from "../shared/redact.js";
 import {
+  classifyLine,
   type ErrorClass,
   type Family,
-  classifyLine,
   mightMatter,
   parseExceptionLine,
   parseTestLine,
@@ -172,7 +172,8 @@ export class TriageEngine {
     // The step's script and env echoed under "##[group]Run ..." are source text, not output.
     if (this.#inRunEcho) return;
 
-    const hit = isError || this.#tracebackLeft > 0 || mightMatter(line) ? this.#analyze(n, line, isError) : null;
+    const hit =
+      isError || this.#tracebackLeft > 0 || mightMatter(line) ? this.#analyze(n, line, isError) : null;
     this.#context(n, truncate(line, this.#o.maxLineLength), hit);
   }
 
@@ -246,7 +247,7 @@ export class TriageEngine {
     if (!cls && isError) cls = { errorClass: "unknown", family: "gha-error", strength: 1 };
     if (!cls) return null;
 
-    let test = this.#pytestTest ?? this.#gtestRunning;
+    const test = this.#pytestTest ?? this.#gtestRunning;
     const crash =
       cls.errorClass === "segfault" ||
       cls.errorClass === "resource-exhaustion" ||
@@ -373,7 +374,8 @@ export class TriageEngine {
       primary = { line: best.line, step: best.step ? redact(best.step) : null, test, message };
       // An assertion or an unclassified error is only identified by where it happened.
       const where =
-        (best.errorClass === "assertion-failure" || best.errorClass === "unknown") && (test ?? failingTests[0])
+        (best.errorClass === "assertion-failure" || best.errorClass === "unknown") &&
+        (test ?? failingTests[0])
           ? ` @ ${testLeaf(test ?? failingTests[0]!)}`
           : "";
       signature = normalizeSignature(`${best.family}: ${message}${where}`);
@@ -417,11 +419,18 @@ function blockHeader(b: Block): string {
  * Pick failure blocks for the excerpt within a byte budget: the block with the primary failure
  * first, then the strongest others; shown in log order.
  */
-export function buildExcerpt(blocks: Block[], primaryLine: number | null, budget: number, dropped = 0): string {
+export function buildExcerpt(
+  blocks: Block[],
+  primaryLine: number | null,
+  budget: number,
+  dropped = 0,
+): string {
   if (blocks.length === 0) return "";
   const footerReserve = 80;
   let left = budget - footerReserve;
-  const primaryIdx = blocks.findIndex((b) => primaryLine !== null && b.hits.some((h) => h.line === primaryLine));
+  const primaryIdx = blocks.findIndex(
+    (b) => primaryLine !== null && b.hits.some((h) => h.line === primaryLine),
+  );
   const order = blocks
     .map((b, i) => ({ b, i }))
     .sort(

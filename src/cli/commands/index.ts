@@ -3,4 +3,8 @@ import { configCheckCommand } from "./config-check.js";
 import { validateCommand } from "./validate.js";
 
 /** Every subcommand of `autofix`. Add new ones here. */
-export const commands: CliCommand[] = [validateCommand, configCheckCommand];
+export const commands: CliCommand[] = [
+  validateCommand,
+  configCheckCommand,
+  (await import("./logs.js")).logsCommand,
+];
