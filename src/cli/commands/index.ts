@@ -1,10 +1,7 @@
 import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
+import { logsCommand } from "./logs.js";
 import { validateCommand } from "./validate.js";
 
 /** Every subcommand of `autofix`. Add new ones here. */
-export const commands: CliCommand[] = [
-  validateCommand,
-  configCheckCommand,
-  (await import("./logs.js")).logsCommand,
-];
+export const commands: CliCommand[] = [validateCommand, configCheckCommand, logsCommand];
