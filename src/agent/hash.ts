@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import path from "node:path";
+
+/**
+ * The reproduction's fingerprint: sha256 over every file of the test folder (or the one test
+ * file), with its relative path and executable bit. Frozen after phase 1; the fix gate refuses
+ * a fix if it changed, so the agent cannot weaken the test to make it pass.
+ *
+ * Run artefacts are left out: the folder's top-level `logs/` (the test writes its logs
+ * there) and caches that test runners create next to the tests.
+ */
+
+const CACHE_DIRS = new Set(["__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"]);
+
+/** Is this path (relative to the test folder, `/`-separated) a run artefact? Pure. */
+export function isRunArtefact(rel: string): boolean {
+  const parts = rel.split("/");
+  if (parts[0] === "logs" && parts.length > 1) return true;
+  if (parts.some((p) => CACHE_DIRS.has(p))) return true;
+  return /\.py[co]$/.test(rel);
+}
+
+/** Hash a list of entries (pure): the order of the input does not matter. */
+export function hashEntries(entries: ReadonlyArray<{ rel: string; mode: string; content: Buffer }>): string {
+  const h = createHash("sha256");
+  for (const e of [...entries].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))) {
+    h.update(`${e.rel}\0${e.mode}\0${e.content.length}\0`);
+    h.update(e.content);
+  }
+  return `sha256:${h.digest("hex")}`;
+}
+
+async function collect(
+  root: string,
+  rel: string,
+  out: Array<{ rel: string; mode: string; content: Buffer }>,
+) {
+  const abs = rel ? path.join(root, rel) : root;
+  const st = await lstat(abs);
+  if (st.isSymbolicLink()) {
+    out.push({ rel, mode: "link", content: Buffer.from(await readlink(abs)) });
+  } else if (st.isDirectory()) {
+    for (const name of (await readdir(abs)).sort()) {
+      const child = rel ? `${rel}/${name}` : name;
+      if (isRunArtefact(child)) continue;
+      await collect(root, child, out);
+    }
+  } else if (st.isFile()) {
+    out.push({ rel, mode: st.mode & 0o111 ? "x" : "-", content: await readFile(abs) });
+  }
+}
+
+/** Hash a test folder or a single test file (absolute path). */
+export async function hashTestPath(abs: string): Promise<string> {
+  const entries: Array<{ rel: string; mode: string; content: Buffer }> = [];
+  const st = await lstat(abs);
+  if (st.isDirectory()) await collect(abs, "", entries);
+  else await collect(path.dirname(abs), path.basename(abs), entries);
+  return hashEntries(entries);
+}
