@@ -3,6 +3,8 @@
  * Server hosts. Pure: no network.
  */
 
+import { redact } from "../shared/redact.js";
+
 export type ActionsRef =
   | (RepoRef & { kind: "run"; runId: number; attempt?: number })
   | (RepoRef & { kind: "job"; jobId: number; runId?: number; attempt?: number });
@@ -39,7 +41,9 @@ export function apiBaseFor(host: string, protocol = "https:"): string {
 }
 
 function fail(input: string, why: string): never {
-  const shown = input.length > 200 ? `${input.slice(0, 200)}...` : input;
+  // The message is shown to people and logged: never echo credentials from the input.
+  const clean = redact(input.trim().replace(/\/\/[^/@\s]*@/, "//[REDACTED]@"));
+  const shown = clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
   throw new ActionsUrlError(
     `not a GitHub Actions link: ${JSON.stringify(shown)} (${why}). Accepted forms:\n  ${FORMS.join("\n  ")}`,
   );
