@@ -30,7 +30,8 @@ export interface StatusView {
   target: string;
   jobId?: string;
   pool: string;
-  requestedBy: string;
+  /** Who asked (mentioned with @); absent for CI-triggered jobs so nobody is pinged by a robot. */
+  requestedBy?: string;
   /** Why the job exists: "/autofix comment", "label autofix", "3 consecutive failures of ...". */
   trigger: string;
   queuePosition?: number;

@@ -50,7 +50,9 @@ export function formatDuration(ms: number): string {
 /** Render the status comment. Pure: same view, same text. Everything passes the redactor. */
 export function renderStatus(view: StatusView): string {
   const lines: string[] = [statusMarker(view.target), `### Autofix · ${HEADLINE[view.state]}`, ""];
-  const facts: string[] = [`pool \`${view.pool}\``, `requested by @${view.requestedBy}`, view.trigger];
+  const facts: string[] = [`pool \`${view.pool}\``];
+  if (view.requestedBy) facts.push(`requested by @${view.requestedBy}`);
+  facts.push(view.trigger);
   if (view.state === "queued" && view.queuePosition) facts.push(`position ${view.queuePosition} in queue`);
   if (view.elapsedMs !== undefined) facts.push(`elapsed ${formatDuration(view.elapsedMs)}`);
   if (view.spend)

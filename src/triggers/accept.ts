@@ -1,0 +1,95 @@
+import type { ProbotOctokit } from "probot";
+import type { FixJob } from "../contracts/fix-job.js";
+import type { JobQueues } from "../queue/queues.js";
+import type { Logger } from "../shared/logger.js";
+import { defaultSteps, findStatusComment, renderStatus, upsertStatusComment } from "../status/index.js";
+import { commentUrl, type IssueTarget, reply } from "./respond.js";
+import type { TriggerStore } from "./store.js";
+
+export interface AcceptDeps {
+  queues: JobQueues;
+  store: TriggerStore;
+  log: Logger;
+  webUrl: string;
+  now: () => Date;
+}
+
+export type AcceptResult =
+  | { status: "enqueued"; jobId: string; statusCommentId: number; position: number }
+  | { status: "duplicate"; jobId: string; pool: string; statusCommentUrl: string | null };
+
+function triggerText(job: FixJob): string {
+  switch (job.source) {
+    case "comment":
+      return "`/autofix` comment";
+    case "label":
+      return "trigger label";
+    case "ci":
+      return job.ci
+        ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
+        : "repeated CI failure";
+    case "cli":
+      return "command line";
+  }
+}
+
+/**
+ * Enqueue a job unless one with the same fingerprint is queued or running, then post or
+ * refresh the target's one status comment. A duplicate trigger gets a reply with a link to
+ * the existing job's status instead of a second job.
+ */
+export async function acceptJob(
+  octokit: ProbotOctokit,
+  deps: AcceptDeps,
+  job: FixJob,
+): Promise<AcceptResult> {
+  const target: IssueTarget = {
+    owner: job.repository.owner,
+    repo: job.repository.name,
+    number: job.target.number,
+  };
+  const ref = { owner: target.owner, repo: target.repo, issue_number: target.number };
+  const existing = await deps.queues.findActive(job.fingerprint);
+  const enqueued = existing ? null : await deps.queues.enqueue(job);
+
+  if (existing || enqueued?.deduplicated) {
+    const jobId = existing?.jobId ?? enqueued!.jobId;
+    const pool = existing?.pool ?? job.pool;
+    const statusId = await findStatusComment(octokit, ref);
+    const url = statusId ? commentUrl(deps.webUrl, target, statusId) : null;
+    if (job.source !== "ci") {
+      await reply(
+        octokit,
+        target,
+        `A job for this is already ${existing ? "queued or running" : "queued"} (job \`${jobId}\` on pool \`${pool}\`)${url ? `: see [its status](${url})` : ""}. Comment \`/autofix cancel\` first to start over.`,
+      );
+    }
+    deps.log.info({ jobId, fingerprint: job.fingerprint }, "duplicate trigger: existing job kept");
+    return { status: "duplicate", jobId, pool, statusCommentUrl: url };
+  }
+
+  const { jobId } = enqueued!;
+  await deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job);
+  const position = await deps.queues.position(job.pool, jobId);
+  const body = renderStatus({
+    state: "queued",
+    target: `${target.owner}/${target.repo}#${target.number}`,
+    jobId,
+    pool: job.pool,
+    ...(job.source === "ci" ? {} : { requestedBy: job.requestedBy }),
+    trigger: triggerText(job),
+    queuePosition: position,
+    steps: defaultSteps(job.request.existingTestPath !== undefined),
+    updatedAt: deps.now(),
+  });
+  const statusCommentId = await upsertStatusComment(octokit, ref, body);
+  // Workers find the comment by its marker anyway; the id just saves them a search.
+  const stored = await deps.queues.queue(job.pool).getJob(jobId);
+  if (stored && stored.data.statusCommentId === undefined) {
+    await stored.updateData({ ...stored.data, statusCommentId }).catch(() => {});
+  }
+  deps.log.info({ jobId, pool: job.pool, fingerprint: job.fingerprint, source: job.source }, "job enqueued");
+  return { status: "enqueued", jobId, statusCommentId, position };
+}
+
+export { triggerText };

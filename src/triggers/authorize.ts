@@ -1,0 +1,89 @@
+import type { ProbotOctokit } from "probot";
+
+/**
+ * Who may start or control jobs: people whose permission on the repository (from the
+ * collaborator-permission API, not `author_association`) is write, maintain or admin; bots only
+ * when the repository config lists them. Any error in the lookup denies.
+ */
+
+export const ALLOWED_ROLES = ["admin", "maintain", "write"] as const;
+
+export interface Sender {
+  login: string;
+  type: string; // "User" | "Bot" | "Organization"
+}
+
+export type AuthDecision =
+  | { allowed: true; reason: "permission" | "allowlisted-bot"; role?: string }
+  | { allowed: false; reason: "permission" | "bot" | "lookup-failed"; role?: string; error?: string };
+
+function normalizeBot(login: string): string {
+  return login.toLowerCase().replace(/\[bot\]$/, "");
+}
+
+export function isBot(sender: Sender): boolean {
+  return sender.type === "Bot" || /\[bot\]$/i.test(sender.login);
+}
+
+/** The role to judge by: `role_name` knows maintain and triage; `permission` folds them into write/read. */
+export function roleOf(data: { permission?: string; role_name?: string }): string {
+  return (data.role_name || data.permission || "none").toLowerCase();
+}
+
+export function roleAllows(role: string): boolean {
+  return (ALLOWED_ROLES as readonly string[]).includes(role);
+}
+
+/** A small TTL cache so a burst of comments from one person costs one lookup. */
+export class PermissionCache {
+  #entries = new Map<string, { role: string; expires: number }>();
+  constructor(
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(key: string): string | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.expires <= this.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.role;
+  }
+
+  set(key: string, role: string): void {
+    if (this.#entries.size > 10_000) this.#entries.clear();
+    this.#entries.set(key, { role, expires: this.now() + this.ttlMs });
+  }
+}
+
+export async function authorizeSender(
+  octokit: ProbotOctokit,
+  repo: { owner: string; repo: string },
+  sender: Sender,
+  allowedBots: readonly string[],
+  cache: PermissionCache,
+): Promise<AuthDecision> {
+  if (isBot(sender)) {
+    const allowed = allowedBots.map(normalizeBot).includes(normalizeBot(sender.login));
+    return allowed ? { allowed: true, reason: "allowlisted-bot" } : { allowed: false, reason: "bot" };
+  }
+  const key = `${repo.owner}/${repo.repo}:${sender.login}`.toLowerCase();
+  let role = cache.get(key);
+  if (role === undefined) {
+    try {
+      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+        ...repo,
+        username: sender.login,
+      });
+      role = roleOf(data);
+      cache.set(key, role);
+    } catch (err) {
+      return { allowed: false, reason: "lookup-failed", error: (err as Error).message };
+    }
+  }
+  return roleAllows(role)
+    ? { allowed: true, reason: "permission", role }
+    : { allowed: false, reason: "permission", role };
+}

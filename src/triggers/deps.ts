@@ -1,0 +1,34 @@
+import type { Settings } from "../config/env.js";
+import type { JobQueues } from "../queue/queues.js";
+import type { Logger } from "../shared/logger.js";
+import type { PermissionCache } from "./authorize.js";
+import type { TriggerStore } from "./store.js";
+
+/** Everything the trigger handlers use from outside; tests build their own. */
+export interface TriggerDeps {
+  settings: Pick<Settings, "APP_ID" | "githubWebUrl" | "pools" | "AUTOFIX_QUEUE_PREFIX">;
+  queues: JobQueues;
+  store: TriggerStore;
+  permissions: PermissionCache;
+  log: Logger;
+  now: () => Date;
+}
+
+/** What a handler decided, for logs and metrics: one word, then detail. */
+export type Decision =
+  | "enqueued"
+  | "duplicate"
+  | "ignored"
+  | "unauthorized"
+  | "invalid-command"
+  | "bad-config"
+  | "replied"
+  | "cancelled"
+  | "streak-recorded";
+
+export interface DecisionRecord {
+  decision: Decision;
+  detail?: string;
+  jobId?: string;
+  pool?: string;
+}
