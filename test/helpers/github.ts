@@ -66,14 +66,11 @@ export function examplePayload(event: string, action: string, index = 0): Record
 
 /** nock the installation token exchange (any number of times). */
 export function nockInstallationToken(): nock.Scope {
-  return nock(API)
-    .persist()
-    .post(`/app/installations/${INSTALLATION_ID}/access_tokens`)
-    .reply(201, {
-      token: "ghs_testinstallationtoken0000000000000000",
-      expires_at: "2099-01-01T00:00:00Z",
-      permissions: {},
-    });
+  return nock(API).persist().post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, {
+    token: "ghs_testinstallationtoken0000000000000000",
+    expires_at: "2099-01-01T00:00:00Z",
+    permissions: {},
+  });
 }
 
 /** nock `.github/autofix.yml` in the repo (and the org `.github` fallback Probot also reads). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FIX_JOB_VERSION, type FixJob, parseFixJob } from "../../src/contracts/fix-job.js";
+import { parseFixJob } from "../../src/contracts/fix-job.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { sampleJob } from "../helpers/jobs.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";

@@ -46,7 +46,7 @@ const LOOKALIKES = [
   "https://github.com/tenstorrent/tt-metal/actions/runs/12345/job/678",
   "TT_THROW @ tt_metal/impl/device.cpp:123: TIMEOUT: device timeout",
   `uuid ${"a".repeat(8)}-${"b".repeat(4)}-4${"c".repeat(3)}-8${"d".repeat(3)}-${"e".repeat(12)}`,
-  "ghx_" + alnum(36),
+  `ghx_${alnum(36)}`,
 ];
 
 describe("redactor", () => {
