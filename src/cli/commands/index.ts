@@ -2,6 +2,7 @@ import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
 import { logsCommand } from "./logs.js";
 import { validateCommand } from "./validate.js";
+import { workerCommand } from "./worker.js";
 
 /** Every subcommand of `autofix`. Add new ones here. */
-export const commands: CliCommand[] = [validateCommand, configCheckCommand, logsCommand];
+export const commands: CliCommand[] = [validateCommand, configCheckCommand, logsCommand, workerCommand];

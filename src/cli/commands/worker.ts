@@ -1,0 +1,164 @@
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { formatProblems, loadSettings, type Settings } from "../../config/env.js";
+import { createLogger, type Logger } from "../../shared/logger.js";
+import { createAppGitHubFactory } from "../../worker/github.js";
+import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardware.js";
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, startWorker } from "../../worker/service.js";
+import type { JobRunner } from "../../worker/types.js";
+import { WorkspaceManager } from "../../worker/workspace.js";
+import { type CliCommand, type CliIO, EXIT } from "../command.js";
+
+/** Where the agent harness provides the fix pipeline: a module exporting createJobRunner. */
+export const AGENT_RUNNER_MODULE = "../../agent/job-runner.js";
+
+export type RunnerLoader = (settings: Settings, logger: Logger) => Promise<JobRunner>;
+
+/** Load the pipeline from the agent harness; a clear error when this build has none. */
+export const loadAgentRunner: RunnerLoader = async (settings, logger) => {
+  let mod: { createJobRunner?: (s: Settings, l: Logger) => JobRunner | Promise<JobRunner> };
+  try {
+    mod = (await import(AGENT_RUNNER_MODULE)) as typeof mod;
+  } catch (err) {
+    throw new Error(
+      `the agent harness is not part of this build (${AGENT_RUNNER_MODULE}: ${(err as Error).message.split("\n")[0]})`,
+    );
+  }
+  if (typeof mod.createJobRunner !== "function") {
+    throw new Error(`${AGENT_RUNNER_MODULE} does not export createJobRunner(settings, logger)`);
+  }
+  return mod.createJobRunner(settings, logger);
+};
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    problems.push(`${name}: must be a positive number, got "${raw}"`);
+    return fallback;
+  }
+  return n;
+}
+
+/** Wait for SIGTERM or SIGINT (replaceable in tests). */
+export type StopSignal = () => Promise<string>;
+
+const waitForSignal: StopSignal = () =>
+  new Promise((resolvePromise) => {
+    const on = (sig: string) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolvePromise(sig);
+    };
+    process.once("SIGTERM", on);
+    process.once("SIGINT", on);
+  });
+
+export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: StopSignal } = {}): CliCommand {
+  return {
+    name: ["worker"],
+    usage: "autofix worker [--pool NAME ...] [--force]",
+    summary: "serve hardware pools from the queue (detected from /dev/tenstorrent and tt-smi when no --pool)",
+    async run(args: string[], io: CliIO) {
+      let values: { pool?: string[]; force?: boolean };
+      try {
+        ({ values } = parseArgs({
+          args,
+          options: { pool: { type: "string", multiple: true }, force: { type: "boolean" } },
+        }));
+      } catch (err) {
+        io.err(`${(err as Error).message}\nusage: ${this.usage}`);
+        return EXIT.badInput;
+      }
+      const env = io.env;
+      const envProblems: string[] = [];
+      const deadlineMs =
+        positiveNumber(
+          env,
+          "AUTOFIX_SHUTDOWN_DEADLINE_SECONDS",
+          DEFAULT_SHUTDOWN_DEADLINE_MS / 1000,
+          envProblems,
+        ) * 1000;
+      const jobTimeoutMs = positiveNumber(env, "AUTOFIX_JOB_TIMEOUT_MINUTES", 120, envProblems) * 60_000;
+      const cpuConcurrency = Math.floor(positiveNumber(env, "AUTOFIX_CPU_CONCURRENCY", 1, envProblems));
+
+      const hw = await detectHardware({ env });
+      const requested =
+        values.pool && values.pool.length > 0
+          ? values.pool.flatMap((p) => p.split(",")).filter(Boolean)
+          : (env.AUTOFIX_WORKER_POOLS ?? "").split(/[,\s]+/).filter(Boolean);
+      const decision = decidePools(hw, requested, { force: !!values.force, cpuConcurrency });
+      io.out(
+        `hardware: ${hw.devices.length} device node${hw.devices.length === 1 ? "" : "s"} in ${hw.deviceDir}; ` +
+          (hw.boards
+            ? `tt-smi: ${summarizeBoards(hw.boards)}`
+            : hw.ttSmi
+              ? `tt-smi failed: ${hw.ttSmiError}`
+              : "tt-smi not on PATH"),
+      );
+      for (const n of decision.notes) io.out(`note: ${n}`);
+      if (decision.refused.length > 0) {
+        io.err("refusing to start:");
+        for (const r of decision.refused) io.err(`  - ${r.reason}`);
+        return EXIT.badInput;
+      }
+      if (decision.serve.length === 0) {
+        io.err("no pool to serve");
+        return EXIT.badInput;
+      }
+
+      const loaded = loadSettings(env, "worker");
+      if (!loaded.ok || envProblems.length > 0) {
+        io.err(
+          formatProblems("the worker cannot start", [...(loaded.ok ? [] : loaded.problems), ...envProblems]),
+        );
+        return EXIT.badInput;
+      }
+      const settings = loaded.settings;
+      const logger = createLogger({ level: settings.LOG_LEVEL, name: "autofix-worker" });
+      let runJob: JobRunner;
+      try {
+        runJob = await (deps.loadRunner ?? loadAgentRunner)(settings, logger);
+      } catch (err) {
+        io.err(`the worker cannot start: ${(err as Error).message}`);
+        return EXIT.failed;
+      }
+      const running = await startWorker({
+        redisUrl: settings.REDIS_URL,
+        prefix: settings.AUTOFIX_QUEUE_PREFIX,
+        plans: decision.serve,
+        runJob,
+        github: createAppGitHubFactory({
+          appId: settings.APP_ID!,
+          privateKey: settings.privateKey!,
+          githubApiUrl: settings.githubApiUrl,
+          logger,
+        }),
+        workspaces: new WorkspaceManager({
+          workDir: resolve(io.cwd, settings.AUTOFIX_WORK_DIR),
+          remote: settings.githubWebUrl,
+        }),
+        logger,
+        host: {
+          deviceDir: hw.deviceDir,
+          devices: hw.devices,
+          ttSmi: hw.ttSmi,
+          ...(env.AUTOFIX_RESET_COMMAND ? { resetCommand: env.AUTOFIX_RESET_COMMAND } : {}),
+          env,
+        },
+        shutdownDeadlineMs: deadlineMs,
+        jobTimeoutMs,
+      });
+      io.out(
+        `serving ${decision.serve.map((p) => `${p.pool} (x${p.concurrency})`).join(", ")} as ${running.name}`,
+      );
+      const sig = await (deps.stop ?? waitForSignal)();
+      io.out(`${sig}: finishing running jobs (up to ${deadlineMs / 1000} s), then requeueing them`);
+      await running.shutdown();
+      return EXIT.ok;
+    },
+  };
+}
+
+export const workerCommand = createWorkerCommand();

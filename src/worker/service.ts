@@ -1,0 +1,245 @@
+import { hostname } from "node:os";
+import type { Worker } from "bullmq";
+import { parseFixJob } from "../contracts/fix-job.js";
+import { CancelWatcher, cancelChannel } from "../queue/cancel.js";
+import { createPoolWorker, JobQueues } from "../queue/queues.js";
+import { createRedis } from "../queue/redis.js";
+import type { Logger } from "../shared/logger.js";
+import { redact } from "../shared/redact.js";
+import { defaultSteps } from "../status/model.js";
+import type { PoolPlan } from "./hardware.js";
+import { CardAllocator, checkHealth, chooseResetCommand, killDeviceHolders, resetCards } from "./hygiene.js";
+import { type ActiveJobHandle, createJobProcessor, type HostHooks } from "./lifecycle.js";
+import { baseView, issueRefOf, StatusReporter } from "./status-reporter.js";
+import { type Clock, type GitHubFactory, type JobRunner, systemClock } from "./types.js";
+import type { WorkspaceManagerLike } from "./workspace.js";
+
+/** Default time a running job gets to finish after SIGTERM before it is aborted and requeued. */
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 60_000;
+
+export interface HostOptions {
+  deviceDir: string;
+  /** Device node names found at start (the cards this worker hands out). */
+  devices: string[];
+  ttSmi: string | null;
+  /** Host reset command (AUTOFIX_RESET_COMMAND); wins over the repository's commands.reset. */
+  resetCommand?: string;
+  /** /proc, or a fake folder in tests. */
+  procRoot?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How often a paused (unhealthy) worker checks again. */
+  recheckMs?: number;
+}
+
+export interface StartWorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  plans: PoolPlan[];
+  runJob: JobRunner;
+  github: GitHubFactory;
+  workspaces: WorkspaceManagerLike;
+  logger: Logger;
+  host: HostOptions;
+  clock?: Clock;
+  name?: string;
+  shutdownDeadlineMs?: number;
+  throttleMs?: number;
+  jobTimeoutMs?: number;
+  /** BullMQ lock and stall settings (tests shorten them). */
+  lockDuration?: number;
+  stalledInterval?: number;
+  maxStalledCount?: number;
+  cancelPollMs?: number;
+}
+
+export interface RunningWorker {
+  name: string;
+  workers: Map<string, Worker>;
+  /** Stop taking jobs, give running jobs until the deadline, then abort and requeue them. */
+  shutdown(opts?: { deadlineMs?: number }): Promise<void>;
+}
+
+/** Host hooks from the host options: card allocation, health check, hygiene. Exported for tests. */
+export function createHostHooks(
+  host: HostOptions,
+  logger: Logger,
+  pause: (plan: PoolPlan, reason: string) => void,
+): HostHooks {
+  const cards = new CardAllocator(host.devices);
+  return {
+    acquireCards: (n, signal) => cards.acquire(n, signal),
+    releaseCards: (c) => cards.release(c),
+    healthCheck: (plan) =>
+      checkHealth({
+        deviceDir: host.deviceDir,
+        cardsNeeded: plan.forced ? 0 : plan.cards,
+        ttSmi: plan.cards > 0 ? host.ttSmi : null,
+        ...(host.env ? { env: host.env } : {}),
+      }),
+    onUnhealthy: pause,
+    async afterJob(plan, info) {
+      if (plan.cards === 0) return;
+      const killed = await killDeviceHolders(host.deviceDir, {
+        ...(host.procRoot ? { procRoot: host.procRoot } : {}),
+        graceMs: 1_000,
+      });
+      if (killed.length > 0)
+        logger.warn({ pids: killed, pool: plan.pool }, "killed processes left holding the cards");
+      const command = chooseResetCommand(host.resetCommand, info.repoResetCommand);
+      if (!command) return;
+      const r = await resetCards(command, { ...(host.env ? { env: host.env } : {}) });
+      if (r.ok) logger.info({ command, attempts: r.attempts, pool: plan.pool }, "cards reset");
+      else
+        logger.error({ pool: plan.pool, error: r.error }, "card reset failed; the next health check decides");
+    },
+  };
+}
+
+/**
+ * Start serving pools: one BullMQ worker per pool (concurrency from the plan), a cancel
+ * listener, stale workspace cleanup, and stalled-job reporting.
+ */
+export async function startWorker(opts: StartWorkerOptions): Promise<RunningWorker> {
+  const log = opts.logger;
+  const clock = opts.clock ?? systemClock;
+  const name = opts.name ?? `${hostname()}:${process.pid}`;
+  const removed = await opts.workspaces.cleanupStale();
+  if (removed.length > 0) log.info({ removed }, "removed workspaces left by a previous run");
+
+  const client = createRedis(opts.redisUrl, "worker");
+  const subscriber = createRedis(opts.redisUrl, "worker");
+  const cancel = new CancelWatcher(subscriber, client, opts.prefix, opts.cancelPollMs);
+  await cancel.start();
+  const queues = new JobQueues({ redis: client, prefix: opts.prefix });
+
+  const drain = new AbortController();
+  const active = new Map<string, ActiveJobHandle>();
+  const workers = new Map<string, Worker>();
+  const recheck = new Map<string, NodeJS.Timeout>();
+
+  const pause = (plan: PoolPlan, reason: string) => {
+    const w = workers.get(plan.pool);
+    if (!w || recheck.has(plan.pool) || drain.signal.aborted) return;
+    log.error({ pool: plan.pool, reason }, "hardware check failed; not taking jobs until it passes");
+    w.pause(true).catch(() => {});
+    const timer = setInterval(async () => {
+      const why = await hooks.healthCheck(plan);
+      if (why === null && !drain.signal.aborted) {
+        clearInterval(timer);
+        recheck.delete(plan.pool);
+        log.info({ pool: plan.pool }, "hardware check passes again; taking jobs");
+        w.resume();
+      }
+    }, opts.host.recheckMs ?? 30_000);
+    timer.unref();
+    recheck.set(plan.pool, timer);
+  };
+  const hooks = createHostHooks(opts.host, log, pause);
+
+  for (const plan of opts.plans) {
+    const processor = createJobProcessor(plan, {
+      runJob: opts.runJob,
+      github: opts.github,
+      workspaces: opts.workspaces,
+      clock,
+      logger: log,
+      cancel,
+      host: hooks,
+      drain: drain.signal,
+      active,
+      workerName: name,
+      ...(opts.throttleMs !== undefined ? { throttleMs: opts.throttleMs } : {}),
+      ...(opts.jobTimeoutMs !== undefined ? { jobTimeoutMs: opts.jobTimeoutMs } : {}),
+    });
+    const worker = createPoolWorker(plan.pool, processor, {
+      redisUrl: opts.redisUrl,
+      prefix: opts.prefix,
+      concurrency: plan.concurrency,
+      ...(opts.lockDuration !== undefined ? { lockDuration: opts.lockDuration } : {}),
+      ...(opts.stalledInterval !== undefined ? { stalledInterval: opts.stalledInterval } : {}),
+      ...(opts.maxStalledCount !== undefined ? { maxStalledCount: opts.maxStalledCount } : {}),
+      name,
+    });
+    worker.on("error", (err) => log.error({ err, pool: plan.pool }, "worker error"));
+    worker.on("failed", (job, err) =>
+      log.warn({ pool: plan.pool, jobId: job?.id, err: redact(err.message) }, "job attempt failed"),
+    );
+    // A job whose worker died: say so in its comment (retried, or failed after too many stalls).
+    worker.on("stalled", (jobId) => {
+      reportStalled(plan.pool, jobId).catch((err) =>
+        log.warn({ err, jobId }, "could not report a stalled job"),
+      );
+    });
+    workers.set(plan.pool, worker);
+  }
+  for (const [pool, w] of workers) {
+    w.run().catch((err) => log.error({ err, pool }, "worker stopped"));
+  }
+  log.info(
+    { name, pools: opts.plans.map((p) => `${p.pool}x${p.concurrency}`), channel: cancelChannel(opts.prefix) },
+    "worker started",
+  );
+
+  async function reportStalled(pool: string, jobId: string): Promise<void> {
+    const job = await queues.queue(pool).getJob(jobId);
+    if (!job) return;
+    const parsed = parseFixJob(job.data);
+    if (!parsed.ok) return;
+    const state = await job.getState();
+    const gh = await opts.github(parsed.job.repository.installationId);
+    const reporter = new StatusReporter(
+      gh.octokit,
+      issueRefOf(parsed.job),
+      {
+        ...baseView(parsed.job, jobId, new Date(clock.now())),
+        steps: defaultSteps(!!parsed.job.request.existingTestPath),
+      },
+      {
+        clock,
+        logger: log,
+        ...(parsed.job.statusCommentId ? { commentId: parsed.job.statusCommentId } : {}),
+      },
+    );
+    if (state === "failed") {
+      await reporter.finish({
+        state: "failed",
+        message: `Failed: the worker running this job stopped responding too many times (${redact(job.failedReason ?? "stalled")}).`,
+      });
+    } else if (state === "waiting" || state === "prioritized" || state === "delayed") {
+      await reporter.finish({
+        state: "queued",
+        message: "The worker running this job stopped responding; the job will be retried on another worker.",
+      });
+    }
+  }
+
+  let shuttingDown: Promise<void> | null = null;
+  return {
+    name,
+    workers,
+    shutdown(sopts = {}) {
+      shuttingDown ??= (async () => {
+        const deadline = sopts.deadlineMs ?? opts.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+        log.info({ deadlineMs: deadline, running: active.size }, "shutting down: no new jobs");
+        drain.abort();
+        for (const t of recheck.values()) clearInterval(t);
+        // Stop fetching now; running jobs get until the deadline.
+        await Promise.all([...workers.values()].map((w) => w.pause(true).catch(() => {})));
+        const timer = setTimeout(() => {
+          for (const handle of active.values()) handle.abort("shutdown");
+        }, deadline);
+        try {
+          await Promise.all([...workers.values()].map((w) => w.close()));
+        } finally {
+          clearTimeout(timer);
+          await cancel.close();
+          await queues.close();
+          subscriber.disconnect();
+          client.disconnect();
+        }
+        log.info("worker stopped");
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import type { ProbotOctokit } from "probot";
+import type { FixJob } from "../contracts/fix-job.js";
+import type { Logger } from "../shared/logger.js";
+import { type IssueRef, targetKey, upsertStatusComment } from "../status/comment.js";
+import type { JobState, StatusView } from "../status/model.js";
+import { renderStatus } from "../status/render.js";
+import type { Clock } from "./types.js";
+
+/** Default minimum time between two edits of the status comment, except state changes. */
+export const STATUS_THROTTLE_MS = 5_000;
+
+/**
+ * Decide whether an update is written now or later. Pure: state changes and the first edit
+ * go out at once; other updates at most once per `minIntervalMs`.
+ */
+export function throttleDecision(input: {
+  now: number;
+  lastEditAt: number | null;
+  lastState: JobState | null;
+  nextState: JobState;
+  minIntervalMs: number;
+}): { flush: true } | { flush: false; waitMs: number } {
+  if (input.lastEditAt === null || input.lastState !== input.nextState) return { flush: true };
+  const since = input.now - input.lastEditAt;
+  if (since >= input.minIntervalMs) return { flush: true };
+  return { flush: false, waitMs: input.minIntervalMs - since };
+}
+
+export function issueRefOf(job: Pick<FixJob, "repository" | "target">): IssueRef {
+  return { owner: job.repository.owner, repo: job.repository.name, issue_number: job.target.number };
+}
+
+/** Why the job exists, for the comment header. */
+export function triggerText(job: FixJob): string {
+  switch (job.source) {
+    case "comment":
+      return "`/autofix` comment";
+    case "label":
+      return "label";
+    case "cli":
+      return "command line";
+    case "ci":
+      return job.ci
+        ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
+        : "repeated CI failures";
+  }
+}
+
+/** The status view of a job before any progress. */
+export function baseView(job: FixJob, jobId: string | undefined, now: Date): StatusView {
+  return {
+    state: "queued",
+    target: targetKey(issueRefOf(job)),
+    ...(jobId ? { jobId } : {}),
+    pool: job.pool,
+    requestedBy: job.requestedBy,
+    trigger: triggerText(job),
+    updatedAt: now,
+  };
+}
+
+/**
+ * Keeps one status comment current for a running job: merges updates, throttles edits,
+ * serializes them, and never lets a failed edit break the job (it is logged).
+ */
+export class StatusReporter {
+  #view: StatusView;
+  #commentId: number | null;
+  #lastEditAt: number | null = null;
+  #lastState: JobState | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #startedAt: number | null = null;
+  #closed = false;
+
+  constructor(
+    readonly octokit: ProbotOctokit,
+    readonly ref: IssueRef,
+    view: StatusView,
+    private readonly opts: { clock: Clock; logger?: Logger; minIntervalMs?: number; commentId?: number },
+  ) {
+    this.#view = view;
+    this.#commentId = opts.commentId ?? null;
+  }
+
+  get commentId(): number | null {
+    return this.#commentId;
+  }
+
+  get view(): StatusView {
+    return this.#view;
+  }
+
+  /** Start counting elapsed time (shown while running and in the final state). */
+  startClock(): void {
+    this.#startedAt = this.opts.clock.now();
+  }
+
+  /** Merge an update; written now or within the throttle interval. */
+  update(patch: Partial<StatusView>): void {
+    if (this.#closed) return;
+    this.#view = { ...this.#view, ...patch };
+    const d = throttleDecision({
+      now: this.opts.clock.now(),
+      lastEditAt: this.#lastEditAt,
+      lastState: this.#lastState,
+      nextState: this.#view.state,
+      minIntervalMs: this.opts.minIntervalMs ?? STATUS_THROTTLE_MS,
+    });
+    if (d.flush) {
+      void this.flush();
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.flush();
+      }, d.waitMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Write the current view now (after any edit in flight). */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const run = async () => {
+      const now = this.opts.clock.now();
+      const view: StatusView = {
+        ...this.#view,
+        ...(this.#startedAt !== null ? { elapsedMs: now - this.#startedAt } : {}),
+        updatedAt: new Date(now),
+      };
+      this.#lastEditAt = now;
+      this.#lastState = view.state;
+      try {
+        this.#commentId = await upsertStatusComment(
+          this.octokit,
+          this.ref,
+          renderStatus(view),
+          this.#commentId,
+        );
+      } catch (err) {
+        this.opts.logger?.warn({ err, target: view.target }, "could not update the status comment");
+      }
+    };
+    this.#chain = this.#chain.then(run, run);
+    return this.#chain;
+  }
+
+  /** Write a last view and stop: later updates are ignored. */
+  async finish(patch: Partial<StatusView>): Promise<void> {
+    this.#view = { ...this.#view, ...patch };
+    const p = this.flush();
+    this.#closed = true;
+    await p;
+  }
+}

@@ -1,0 +1,80 @@
+import type { ProbotOctokit } from "probot";
+import type { FixJob } from "../contracts/fix-job.js";
+import type { JobState, StatusStep, StatusView } from "../status/model.js";
+
+/** The final states a job can end in (FINAL_STATES of src/status/model.ts). */
+export type FinalState = Extract<JobState, "succeeded" | "partial" | "failed" | "cancelled" | "timed_out">;
+
+export interface Spend {
+  tokens: number;
+  costUsd: number;
+}
+
+/** A progress event from the fix pipeline: a phase change, a step detail, spend so far. */
+export interface JobProgress {
+  /** The whole checklist as it stands now (replaces the previous one). */
+  steps?: StatusStep[];
+  /** One line under the header ("Reproducing: 1/2 runs failed as expected"). */
+  message?: string;
+  spend?: Spend;
+  links?: StatusView["links"];
+}
+
+/** What the fix pipeline ends with. */
+export interface JobOutcome {
+  state: FinalState;
+  /** Shown in the status comment: the result, or the reason for a give-up. */
+  message: string;
+  links?: { pullRequest?: string; report?: string };
+  steps?: StatusStep[];
+  spend?: Spend;
+  /** A collapsed block at the end of the comment (report summary). */
+  details?: { summary: string; body: string };
+}
+
+/** Git access for the harness's push (see pushBranch): never put the token in argv or URLs. */
+export interface JobGit {
+  remoteUrl: string;
+  /** WorkspaceManager.helperPath: the credential helper pushBranch passes to git. */
+  helperPath: string;
+  /** A current installation token (minted or refreshed on demand; registered with the redactor). */
+  token(): Promise<string>;
+}
+
+export interface JobContext {
+  job: FixJob;
+  /** BullMQ job id. */
+  jobId: string;
+  /** 1-based attempt number, and how many there may be. */
+  attempt: number;
+  maxAttempts: number;
+  /** The worktree at job.target.headSha. */
+  workspace: string;
+  /** Aborted on cancel, worker shutdown deadline or job timeout: pass it to every command and model call. */
+  signal: AbortSignal;
+  /** Aborted when the worker starts shutting down: stop at the end of the current phase if you can. */
+  drain: AbortSignal;
+  octokit: ProbotOctokit;
+  onProgress(update: JobProgress): void;
+  git: JobGit;
+  /** Cards this job holds (device node names), and the env that pins commands to them. */
+  cards: string[];
+  env: Record<string, string>;
+}
+
+/** The fix pipeline (the agent harness supplies it). */
+export type JobRunner = (ctx: JobContext) => Promise<JobOutcome>;
+
+/** Installation-scoped GitHub access for one job. */
+export interface GitHubAccess {
+  octokit: ProbotOctokit;
+  token(): Promise<string>;
+}
+
+export type GitHubFactory = (installationId: number) => Promise<GitHubAccess>;
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
