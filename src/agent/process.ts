@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
 import { isSecretEnvName } from "../shared/redact.js";
 import { HeadTail } from "./output.js";
 
@@ -71,26 +72,51 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** SIGTERM what is left of a group, SIGKILL it after the grace, and wait until it is gone. */
 async function reapGroup(pgid: number | undefined, graceMs: number): Promise<void> {
-  if (!groupAlive(pgid)) return;
+  if (!(await groupAlive(pgid))) return;
   killGroup(pgid, "SIGTERM");
   const soft = Date.now() + graceMs;
-  while (groupAlive(pgid) && Date.now() < soft) await sleep(20);
-  if (!groupAlive(pgid)) return;
+  while ((await groupAlive(pgid)) && Date.now() < soft) await sleep(25);
+  if (!(await groupAlive(pgid))) return;
   killGroup(pgid, "SIGKILL");
-  // Bounded: a zombie nobody reaps would otherwise keep us here.
-  const hard = Date.now() + 1000;
-  while (groupAlive(pgid) && Date.now() < hard) await sleep(10);
+  const hard = Date.now() + 2000;
+  while ((await groupAlive(pgid)) && Date.now() < hard) await sleep(25);
 }
 
-/** Is any process of the group still alive? (signal 0 probes without killing) */
-function groupAlive(pgid: number | undefined): boolean {
+/** State and process group of a pid from /proc (Linux), or null. */
+async function procStat(pid: string): Promise<{ state: string; pgrp: number } | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: rest[0] ?? "", pgrp: Number(rest[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Is any process of the group still running? Signal 0 probes without killing, but it also
+ * finds zombies, which nobody may reap for a while in a container; on Linux a /proc scan
+ * tells them apart.
+ */
+async function groupAlive(pgid: number | undefined): Promise<boolean> {
   if (!pgid) return false;
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  let pids: string[];
+  try {
+    pids = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return true;
+  }
+  for (const pid of pids) {
+    const st = await procStat(pid);
+    if (st && st.pgrp === pgid && st.state !== "Z" && st.state !== "X") return true;
+  }
+  return false;
 }
 
 export function runCommand(command: string, opts: RunOptions): Promise<CommandResult> {
