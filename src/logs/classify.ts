@@ -205,7 +205,7 @@ const RULES: Rule[] = [
  * and one alternation is much cheaper than thirty regexes.
  */
 const PREFILTER =
-  /FAIL|ERROR|rror|Traceback|TT_|TIMEOUT|Timeout|timed out|Segmentation|SIGSEGV|signal 11|exit (?:code|status)|returned|exceeded|Killed|bad_alloc|memory|oom|OOM|terminate called|shutdown signal|lost communication|fatal|No space|rtifact|mailbox|assert|Assert|Failure|Exception|PCIe|AER:|ARC|hip \d|thernet|Connection|ECONN|ETIMEDOUT|resolve|name resolution|No (?:Tenstorrent |TT )?(?:devices|chips)|[Ff]ailed to|tenstorrent|Device \d|undefined symbol|^E\s|^_{3,} |^\+{5,}|^[A-Za-z_][\w.]*(?:Error|Exception)|^\[ +(?:RUN|OK|FAILED) +\]|^\S+\.py::|^={3,} |what\(\)/;
+  /FAIL|ERROR|rror|Traceback|TT_|TIMEOUT|Timeout|timed out|Segmentation|SIGSEGV|signal 11|exit (?:code|status)|returned|exceeded|Killed|bad_alloc|memory|oom|OOM|terminate called|shutdown signal|lost communication|fatal|No space|rtifact|mailbox|assert|Assert|Failure|Exception|PCIe|AER:|ARC|hip \d|thernet|Connection|ECONN|ETIMEDOUT|resolve|name resolution|No (?:Tenstorrent |TT )?(?:devices|chips)|[Ff]ailed to|tenstorrent|Device \d|undefined symbol|^E\s|^_{3,} |^\+{5,}|^[A-Za-z_][\w.]*(?:Error|Exception)|^\[ +(?:RUN|OK|FAILED) +\]|^={3,} |what\(\)/;
 
 export function mightMatter(line: string): boolean {
   return PREFILTER.test(line);

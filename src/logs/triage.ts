@@ -30,13 +30,18 @@ const MAX_ANNOTATIONS = 20;
 const MAX_MESSAGE = 500;
 const TRACEBACK_WINDOW = 300;
 
-const TIMESTAMP = /^\uFEFF?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z ?/;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z ?/;
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]/g;
 
 /** Strip GitHub's timestamp prefix, ANSI colour codes and a trailing CR from one raw log line. */
 export function cleanLogLine(raw: string): string {
   let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-  line = line.replace(TIMESTAMP, "");
+  if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+  // Fast path for GitHub's fixed-width stamp (YYYY-MM-DDTHH:MM:SS.fffffffZ), regex otherwise.
+  const z =
+    line.charCodeAt(10) === 84 /* T */ && line.charCodeAt(4) === 45 /* - */ ? line.indexOf("Z", 19) : -1;
+  if (z !== -1 && z <= 30 && TIMESTAMP.test(line.slice(0, z + 2)))
+    line = line.slice(line.charCodeAt(z + 1) === 32 ? z + 2 : z + 1);
   if (line.includes("\x1b")) line = line.replace(ANSI, "");
   return line;
 }
@@ -150,7 +155,7 @@ export class TriageEngine {
       const rest = line.slice(close + 1);
       if (tag === "group") {
         if (rest.startsWith("Run ")) {
-          this.#step = rest.slice(4).trim().slice(0, 120) || null;
+          this.#step = own(rest.slice(4).trim().slice(0, 120)) || null;
           this.#inRunEcho = true;
           return;
         }
@@ -161,7 +166,8 @@ export class TriageEngine {
       } else if (tag === "error") {
         isError = true;
         line = rest;
-        if (this.#annotations.length < MAX_ANNOTATIONS) this.#annotations.push(truncate(rest, MAX_MESSAGE));
+        if (this.#annotations.length < MAX_ANNOTATIONS)
+          this.#annotations.push(own(truncate(rest, MAX_MESSAGE)));
       } else if (tag === "command") {
         this.#context(n, truncate(line, this.#o.maxLineLength), null);
         return;
@@ -196,8 +202,8 @@ export class TriageEngine {
         case "pytest-header": {
           const inFailures = /FAILURES|ERRORS/.test(this.#pytestSection);
           if (inFailures && !t.name.startsWith("ERROR ") && !/\s/.test(t.name.replace(/\[.*\]$/, ""))) {
-            this.#pytestTest = t.name;
-            if (this.#headerNames.size < this.#o.maxFailingTests) this.#headerNames.add(t.name);
+            this.#pytestTest = own(t.name);
+            if (this.#headerNames.size < this.#o.maxFailingTests) this.#headerNames.add(this.#pytestTest);
           } else {
             this.#pytestTest = null;
           }
@@ -210,7 +216,7 @@ export class TriageEngine {
           this.#pytestTest = null;
           return null;
         case "gtest-run":
-          this.#gtestRunning = t.id;
+          this.#gtestRunning = own(t.id);
           return null;
         case "gtest-ok":
           this.#gtestRunning = null;
@@ -267,7 +273,7 @@ export class TriageEngine {
     message: string,
     test: string | null,
   ): Hit {
-    const msg = truncate(message.trim(), MAX_MESSAGE);
+    const msg = own(truncate(message.trim(), MAX_MESSAGE));
     const r = rank(cls.errorClass, cls.strength);
     const h: Hit = { line: n, ...cls, rank: r, message: msg, step: this.#step, test };
     const stat = this.#families.get(cls.family);
@@ -279,7 +285,7 @@ export class TriageEngine {
 
   #addTest(id: string): void {
     if (this.#tests.has(id)) return;
-    if (this.#tests.size < this.#o.maxFailingTests) this.#tests.add(id);
+    if (this.#tests.size < this.#o.maxFailingTests) this.#tests.add(own(id));
     else this.#testsOmitted++;
   }
 
@@ -287,7 +293,7 @@ export class TriageEngine {
   #context(n: number, text: string, hit: Hit | null): void {
     const open = this.#open;
     if (open) {
-      open.lines.push(text);
+      open.lines.push(own(text));
       if (hit) {
         open.hits.push({ line: n, rank: hit.rank });
         open.bestRank = Math.max(open.bestRank, hit.rank);
@@ -300,7 +306,7 @@ export class TriageEngine {
       const before = this.#ringLines().filter((l) => l.n > this.#lastBlockEnd);
       this.#open = {
         start: before[0]?.n ?? n,
-        lines: [...before.map((l) => l.text), text],
+        lines: [...before.map((l) => own(l.text)), own(text)],
         hits: [{ line: n, rank: hit.rank }],
         bestRank: hit.rank,
         step: hit.step,
@@ -494,6 +500,14 @@ export function stripLogPrefix(line: string): string {
 
 function truncate(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max)}...` : s;
+}
+
+/**
+ * A copy that does not share memory with the chunk it was cut from: V8 keeps a slice's whole
+ * parent string alive, so a kept 100-byte line could pin a 256 KB chunk.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
