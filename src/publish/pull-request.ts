@@ -1,0 +1,58 @@
+import type { ProbotOctokit } from "probot";
+import { redact } from "../shared/redact.js";
+
+export interface DraftPrInput {
+  owner: string;
+  repo: string;
+  /** The fix branch (in the same repository). */
+  head: string;
+  base: string;
+  title: string;
+  body: string;
+}
+
+export interface DraftPrResult {
+  number: number;
+  url: string;
+  created: boolean;
+}
+
+/** GitHub limits a PR body to 65536 characters; keep a margin and say what was cut. */
+export const MAX_BODY = 60_000;
+
+export function clampBody(body: string): string {
+  if (body.length <= MAX_BODY) return body;
+  return `${body.slice(0, MAX_BODY)}\n\n_(truncated: the full text is in the report)_`;
+}
+
+/**
+ * Create the draft PR for a fix branch, or update the open one: a retried job edits its PR
+ * instead of opening a second. Title and body pass the redactor.
+ */
+export async function upsertDraftPr(octokit: ProbotOctokit, input: DraftPrInput): Promise<DraftPrResult> {
+  const { owner, repo } = input;
+  const title = redact(input.title).slice(0, 250);
+  const body = clampBody(redact(input.body));
+  const open = await octokit.rest.pulls.list({
+    owner,
+    repo,
+    head: `${owner}:${input.head}`,
+    state: "open",
+    per_page: 10,
+  });
+  const existing = open.data.find((p) => p.head.ref === input.head);
+  if (existing) {
+    await octokit.rest.pulls.update({ owner, repo, pull_number: existing.number, title, body });
+    return { number: existing.number, url: existing.html_url, created: false };
+  }
+  const { data } = await octokit.rest.pulls.create({
+    owner,
+    repo,
+    head: input.head,
+    base: input.base,
+    title,
+    body,
+    draft: true,
+  });
+  return { number: data.number, url: data.html_url, created: true };
+}
