@@ -509,6 +509,41 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     }
   });
 
+  it("trims old tool outputs once the context passes the threshold", async () => {
+    repo = await makeRepo({ "src/add.sh": ADD_BUGGY, "src/big.txt": "line of text\n".repeat(200) });
+    const reads = Array.from({ length: 8 }, () => tool("read_file", { path: "src/big.txt" }));
+    fake = await startFakeAnthropic([
+      { ...calls(...reads), usage: { input_tokens: 500 } },
+      { ...calls(tool("list_files", {})), usage: { input_tokens: 5000 } },
+    ]);
+    const result = await runFixAgent({
+      workspace: repo.dir,
+      baseSha: repo.baseSha,
+      branch: BRANCH,
+      request: detRequest,
+      config: config(),
+      failureContext: "",
+      client: client(fake),
+      contextTrimTokens: 1000,
+    });
+    // Request 2 (context 500 before it) carries all 8 outputs whole; after a 5000-token request
+    // the oldest are replaced by a note, keeping the 6 most recent results.
+    const contents = (i: number) =>
+      fake!.requests[i]!.messages.flatMap((m) =>
+        Array.isArray(m.content)
+          ? (m.content as Array<{ type: string; content?: unknown }>)
+              .filter((b) => b.type === "tool_result")
+              .map((b) => String(b.content))
+          : [],
+      );
+    expect(contents(1).filter((c) => c.includes("older tool output removed"))).toHaveLength(0);
+    const third = contents(2);
+    expect(third).toHaveLength(9);
+    expect(third.filter((c) => c.includes("older tool output removed"))).toHaveLength(3);
+    expect(third.filter((c) => c.includes("line of text"))).toHaveLength(5);
+    expect(result.transcript.some((t) => t.content.includes("trimmed 3 old tool outputs"))).toBe(true);
+  });
+
   it("uses an existing test, derives its command and skips writing one", async () => {
     repo = await makeRepo({
       "src/add.sh": ADD_BUGGY,

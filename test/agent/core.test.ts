@@ -95,11 +95,11 @@ describe("context trimming", () => {
 
   it("replaces old large tool outputs and keeps the recent ones, ids and flags", () => {
     const t = trimToolResults(conv, { keepRecent: 2, minChars: 100 });
-    const results = t.messages.flatMap<ToolResultBlockParam>((m) =>
-      typeof m.content === "string"
-        ? []
-        : m.content.filter((b): b is ToolResultBlockParam => b.type === "tool_result"),
-    );
+    const results: ToolResultBlockParam[] = [];
+    for (const m of t.messages) {
+      if (typeof m.content === "string") continue;
+      for (const b of m.content) if (b.type === "tool_result") results.push(b);
+    }
     expect(t.trimmed).toBe(2); // t0 and t2; t1 is short; t3 and t4 are recent
     expect(t.removedChars).toBe(2000);
     expect(String(results[0]!.content)).toContain(TRIMMED_PREFIX);
@@ -476,5 +476,49 @@ describe("commands", () => {
       cancelled: true,
       output: "",
     });
+  });
+});
+
+describe("tools against a real checkout", () => {
+  it("lists, searches (git grep, untracked too), writes, edits and diffs", async () => {
+    const { makeRepo } = await import("./repo.js");
+    const repo = await makeRepo({ "src/a.ts": "export const answer = 41;\n", "README.md": "hello\n" });
+    try {
+      const ctx = {
+        workspace: repo.dir,
+        signal: new AbortController().signal,
+        commandTimeoutMs: 5000,
+        runCommand,
+        protectedPaths: ["frozen"],
+      };
+      const defs = toolsForPhase("fix");
+      const exec = (name: string, input: unknown) => executeTool(defs, name, input, ctx);
+      expect((await exec("list_files", {})).content.split("\n")).toEqual(["README.md", "src/", "src/a.ts"]);
+      expect(
+        await exec("write_file", { path: "new/run.sh", content: "echo answer\n", executable: true }),
+      ).toMatchObject({
+        isError: false,
+      });
+      const { stat } = await import("node:fs/promises");
+      expect((await stat(path.join(repo.dir, "new/run.sh"))).mode & 0o111).not.toBe(0);
+      const found = await exec("search", { pattern: "answer", fixed: true });
+      expect(found.content).toContain("src/a.ts:1:export const answer = 41;");
+      expect(found.content).toContain("new/run.sh:1:echo answer");
+      expect((await exec("search", { pattern: "nothing-like-this" })).content).toBe("no matches");
+      expect((await exec("search", { pattern: "(" })).isError).toBe(true);
+      expect(await exec("edit_file", { path: "src/a.ts", old_string: "41", new_string: "42" })).toMatchObject(
+        {
+          isError: false,
+        },
+      );
+      const diff = await exec("git_diff", {});
+      expect(diff.content).toContain("+export const answer = 42;");
+      expect(diff.content).toContain("untracked files:\nnew/run.sh");
+      expect(await exec("write_file", { path: "frozen/x", content: "" })).toMatchObject({ isError: true });
+      const cmd = await exec("run_command", { command: "sleep 5", timeout_seconds: 1 });
+      expect(cmd).toMatchObject({ isError: true, content: expect.stringContaining("timed out after 1 s") });
+    } finally {
+      await repo.cleanup();
+    }
   });
 });
