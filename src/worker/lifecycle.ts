@@ -197,12 +197,12 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       const unhealthy = await deps.host.healthCheck(plan);
       if (unhealthy) {
         deps.host.onUnhealthy(plan, unhealthy);
+        await job.moveToWait(token);
+        wentBackToWait = true;
         await reporter.finish({
           state: "queued",
           message: `Worker ${deps.workerName} failed its hardware check (${unhealthy}); the job went back to the queue for a healthy host.`,
         });
-        await job.moveToWait(token);
-        wentBackToWait = true;
         throw new WaitingError();
       }
 

@@ -164,7 +164,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     worker.on("failed", (job, err) =>
       log.warn({ pool: plan.pool, jobId: job?.id, err: redact(err.message) }, "job attempt failed"),
     );
-    // A job whose worker died: say so in its comment (retried, or failed after too many stalls).
+    // A job whose worker died too often ends failed without a processor: say so in its comment.
     worker.on("stalled", (jobId) => {
       reportStalled(plan.pool, jobId).catch((err) =>
         log.warn({ err, jobId }, "could not report a stalled job"),
@@ -185,7 +185,9 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     if (!job) return;
     const parsed = parseFixJob(job.data);
     if (!parsed.ok) return;
-    const state = await job.getState();
+    // Only a job that failed for stalling is reported here: no worker will run it again. A job
+    // moved back to wait is taken by the next worker, whose first edit says it was resumed.
+    if ((await job.getState()) !== "failed") return;
     const gh = await opts.github(parsed.job.repository.installationId);
     const reporter = new StatusReporter(
       gh.octokit,
@@ -200,17 +202,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
         ...(parsed.job.statusCommentId ? { commentId: parsed.job.statusCommentId } : {}),
       },
     );
-    if (state === "failed") {
-      await reporter.finish({
-        state: "failed",
-        message: `Failed: the worker running this job stopped responding too many times (${redact(job.failedReason ?? "stalled")}).`,
-      });
-    } else if (state === "waiting" || state === "prioritized" || state === "delayed") {
-      await reporter.finish({
-        state: "queued",
-        message: "The worker running this job stopped responding; the job will be retried on another worker.",
-      });
-    }
+    await reporter.finish({
+      state: "failed",
+      message: `Failed: the worker running this job stopped responding too many times (${redact(job.failedReason ?? "stalled")}). Comment \`/autofix retry\` to run it again.`,
+    });
   }
 
   let shuttingDown: Promise<void> | null = null;

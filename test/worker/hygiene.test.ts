@@ -21,7 +21,7 @@ function fakeProc() {
   const proc = join(root, "proc");
   const addPid = (pid: number, targets: string[]) => {
     mkdirSync(join(proc, String(pid), "fd"), { recursive: true });
-    targets.forEach((t, i) => symlinkSync(t, join(proc, String(pid), "fd", String(i))));
+    for (const [i, t] of targets.entries()) symlinkSync(t, join(proc, String(pid), "fd", String(i)));
   };
   addPid(100, ["/dev/null", join(dev, "0")]);
   addPid(200, ["/dev/null", "/tmp/x"]);

@@ -1,0 +1,184 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { requestCancel, retryJob } from "../../src/queue/cancel.js";
+import { runCommand } from "../../src/worker/process.js";
+import type { JobContext, JobRunner } from "../../src/worker/types.js";
+import { makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
+import { alive, until } from "./helpers/proc.js";
+
+let bed: WorkerTestBed;
+afterEach(async () => {
+  await bed?.teardown();
+});
+
+/** A runner that runs `cmd` in the workspace (through the process-group helper) and reports. */
+function commandRunner(cmd: string, seen: JobContext[] = []): JobRunner {
+  return async (ctx) => {
+    seen.push(ctx);
+    ctx.onProgress({ steps: [{ name: "Reproduce the failure", state: "running" }], message: "reproducing" });
+    const r = await runCommand(cmd, {
+      cwd: ctx.workspace,
+      signal: ctx.signal,
+      env: { PATH: process.env.PATH },
+    });
+    return {
+      state: r.exitCode === 0 ? "succeeded" : "failed",
+      message: `command said: ${r.stdout.trim()}`,
+      steps: [{ name: "Reproduce the failure", state: r.exitCode === 0 ? "done" : "failed" }],
+      spend: { tokens: 1234, costUsd: 0.05 },
+      links: { pullRequest: "https://github.com/acme/widget/pull/10" },
+    };
+  };
+}
+
+describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
+  it("runs a job in a worktree at the named SHA, throttles edits and ends in one final comment", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "at the job's commit\n");
+    bed.remote.commit("a.txt", "a later commit on main\n");
+    const seen: JobContext[] = [];
+    const runner: JobRunner = async (ctx) => {
+      for (let i = 0; i < 20; i++) ctx.onProgress({ message: `step ${i}`, spend: { tokens: i, costUsd: 0 } });
+      return commandRunner("git rev-parse HEAD; cat a.txt", seen)(ctx);
+    };
+    await bed.start(runner);
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    const job = await bed.waitFor("cpu", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "succeeded" });
+    expect(job.returnvalue.message).toContain(sha);
+    expect(job.returnvalue.message).toContain("at the job's commit");
+
+    const ctx = seen[0]!;
+    expect(existsSync(ctx.workspace)).toBe(false);
+    expect(ctx.git.remoteUrl).toBe(`${bed.remote.base}/acme/widget.git`);
+    const token = await ctx.git.token();
+    expect(token).toMatch(/^ghs_/);
+
+    const comments = [...bed.gh.comments.values()];
+    expect(comments).toHaveLength(1);
+    const edits = comments[0]!.edits;
+    // 21 progress events in a burst: the throttle keeps it to a handful of edits.
+    expect(edits.length).toBeLessThanOrEqual(4);
+    const last = edits.at(-1)!;
+    expect(last).toContain(`<!-- autofix:status ${TARGET} -->`);
+    expect(last).toMatch(/Succeeded/);
+    expect(last).toMatch(/elapsed \d+s/);
+    expect(last).toMatch(/model spend 1,234 tokens/);
+    expect(last).toContain("[Draft PR](https://github.com/acme/widget/pull/10)");
+    expect(edits.some((e) => /Running/.test(e))).toBe(true);
+    for (const e of edits) expect(e).not.toContain(token);
+  });
+
+  it("cancel mid-command kills the process tree and ends in cancelled; waiting jobs are removed", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const pidFile = join(bed.workDir, "grandchild.pid");
+    await bed.start(commandRunner(`sleep 60 & echo $! > '${pidFile}'; wait`));
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    expect(await until(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "")).toBe(true);
+    const grandchild = Number(readFileSync(pidFile, "utf8"));
+    expect(alive(grandchild)).toBe(true);
+
+    expect(await requestCancel(bed.redis, bed.prefix, "cpu", jobId)).toBe("signalled-running");
+    const job = await bed.waitFor("cpu", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "cancelled" });
+    expect(await until(() => !alive(grandchild))).toBe(true);
+    expect(bed.gh.latest(TARGET)).toMatch(/Cancelled[\s\S]*running commands were stopped/);
+
+    // A job nobody has taken yet (no n150 worker) is removed from its queue.
+    const waiting = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
+    expect(await requestCancel(bed.redis, bed.prefix, "n150", waiting.jobId)).toBe("removed-waiting");
+    expect(await bed.queues.queue("n150").getJob(waiting.jobId)).toBeUndefined();
+    expect(await requestCancel(bed.redis, bed.prefix, "cpu", "no-such-job")).toBe("not-found");
+    expect(await requestCancel(bed.redis, bed.prefix, "cpu", jobId)).toBe("not-found");
+
+    // Retry re-enqueues the same request as a new job.
+    const again = await retryJob(bed.queues, "cpu", jobId);
+    expect(again?.jobId).toBeTruthy();
+    expect(again?.jobId).not.toBe(jobId);
+    const retried = await bed.queues.queue("cpu").getJob(again!.jobId);
+    expect(retried?.data.target.headSha).toBe(sha);
+  });
+
+  it("shutdown during a job leaves a truthful comment and the job goes back to the queue, then runs once", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const started = join(bed.workDir, "started");
+    const first = await bed.start(commandRunner(`touch '${started}'; sleep 60`), { shutdownDeadlineMs: 300 });
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    expect(await until(() => existsSync(started))).toBe(true);
+    await first.shutdown();
+    expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
+    expect(bed.gh.latest(TARGET)).toMatch(/Queued[\s\S]*is shutting down; job will be retried/);
+
+    await bed.start(commandRunner("echo second worker"));
+    const job = await bed.waitFor("cpu", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "succeeded", message: "command said: second worker" });
+    expect(bed.gh.latest(TARGET)).toMatch(/Succeeded/);
+  });
+
+  it("an invalid job fails permanently with a comment that says why", async () => {
+    bed = await new WorkerTestBed().setup();
+    await bed.start(commandRunner("true"));
+    const bad = { ...makeJob("not-a-sha"), statusCommentId: undefined };
+    const added = await bed.queues.queue("cpu").add("fix", bad as never, { attempts: 3 });
+    const job = await bed.waitFor("cpu", added.id!, ["failed"]);
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/invalid job data: .*headSha.*40-character/);
+    expect(bed.gh.latest(TARGET)).toMatch(/Failed[\s\S]*the queued job is not valid[\s\S]*headSha/);
+  });
+
+  it("a thrown error is retried with a truthful comment, and the last attempt ends failed", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let calls = 0;
+    await bed.start(async () => {
+      calls++;
+      throw new Error(`model API unreachable (call ${calls})`);
+    });
+    const added = await bed.queues
+      .queue("cpu")
+      .add("fix", makeJob(sha), { attempts: 2, backoff: { type: "fixed", delay: 50 } });
+    const job = await bed.waitFor("cpu", added.id!, ["failed"]);
+    expect(calls).toBe(2);
+    expect(job.attemptsMade).toBe(2);
+    const history = bed.gh.history(TARGET);
+    expect(
+      history.some((b) =>
+        /Attempt 1\/2 failed: model API unreachable \(call 1\)\. Queued for retry 2\/2/.test(b),
+      ),
+    ).toBe(true);
+    expect(bed.gh.latest(TARGET)).toMatch(
+      /Failed[\s\S]*Failed after 2 attempts: model API unreachable \(call 2\)/,
+    );
+  });
+
+  it("an unhealthy host puts the job back and stops taking jobs", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let calls = 0;
+    const devDir = join(bed.workDir, "dev");
+    await bed.start(
+      async () => {
+        calls++;
+        return { state: "succeeded", message: "ok" };
+      },
+      {
+        plans: [{ pool: "n150", cards: 1, concurrency: 1 }],
+        host: { deviceDir: devDir, devices: ["0"], ttSmi: null, recheckMs: 100 },
+      },
+    );
+    const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
+    expect(await until(() => /failed its hardware check/.test(bed.gh.latest(TARGET) ?? ""))).toBe(true);
+    expect(await bed.queues.queue("n150").getJobState(jobId)).toBe("waiting");
+    expect(calls).toBe(0);
+    // The card comes back: the worker resumes and runs the job.
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(devDir, { recursive: true });
+    writeFileSync(join(devDir, "0"), "");
+    const job = await bed.waitFor("n150", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "succeeded" });
+    expect(calls).toBe(1);
+  });
+});
