@@ -1,8 +1,15 @@
 import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
+import { doctorCommand } from "./doctor.js";
 import { logsCommand } from "./logs.js";
 import { validateCommand } from "./validate.js";
 import { workerCommand } from "./worker.js";
 
 /** Every subcommand of `autofix`. Add new ones here. */
-export const commands: CliCommand[] = [validateCommand, configCheckCommand, logsCommand, workerCommand];
+export const commands: CliCommand[] = [
+  validateCommand,
+  configCheckCommand,
+  logsCommand,
+  workerCommand,
+  doctorCommand,
+];
