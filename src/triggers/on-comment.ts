@@ -28,15 +28,15 @@ export async function onIssueComment(context: CommentContext, deps: TriggerDeps)
   const target: IssueTarget = { ...repo, number: issue.number };
   const octokit = context.octokit;
 
-  const loaded = await loadRepoConfig(context);
+  // The config (for allowed_bots) and a person's permission do not depend on each other.
+  const senderInfo = { login: sender.login, type: sender.type };
+  const [loaded, personAuth] = await Promise.all([
+    loadRepoConfig(context),
+    isBot(senderInfo) ? null : authorizeSender(octokit, repo, senderInfo, [], deps.permissions),
+  ]);
   const allowedBots = loaded.ok ? loaded.config.allowed_bots : [];
-  const auth = await authorizeSender(
-    octokit,
-    repo,
-    { login: sender.login, type: sender.type },
-    allowedBots,
-    deps.permissions,
-  );
+  const auth =
+    personAuth ?? (await authorizeSender(octokit, repo, senderInfo, allowedBots, deps.permissions));
   if (!auth.allowed) {
     if (auth.reason === "lookup-failed") {
       deps.log.error({ sender: sender.login, error: auth.error }, "permission lookup failed; denying");
@@ -59,7 +59,10 @@ export async function onIssueComment(context: CommentContext, deps: TriggerDeps)
     await reply(octokit, target, configErrorText(loaded.errors));
     return { decision: "bad-config" };
   }
-  await react(octokit, repo, comment.id, "eyes");
+  // The acknowledgement is best effort: a failed reaction must not fail (and replay) the delivery.
+  const acknowledged = react(octokit, repo, comment.id, "eyes").catch((err: Error) =>
+    deps.log.warn({ err: err.message }, "could not add the reaction"),
+  );
 
   const t: TriggerTarget = {
     ...repo,
@@ -70,7 +73,11 @@ export async function onIssueComment(context: CommentContext, deps: TriggerDeps)
     title: issue.title,
     body: issue.body ?? "",
   };
-  return runCommand(context, deps, command, t, { login: sender.login, bot: isBot(sender) }, loaded.config);
+  try {
+    return await runCommand(context, deps, command, t, sender.login, loaded.config);
+  } finally {
+    await acknowledged;
+  }
 }
 
 async function runCommand(
@@ -78,7 +85,7 @@ async function runCommand(
   deps: TriggerDeps,
   command: Command,
   t: TriggerTarget,
-  sender: { login: string; bot: boolean },
+  senderLogin: string,
   config: import("../config/repo-config.js").RepoConfig,
 ): Promise<DecisionRecord> {
   const octokit = context.octokit;
@@ -134,9 +141,9 @@ async function runCommand(
             target: targetKey,
             jobId: active.jobId,
             pool: active.pool,
-            requestedBy: last?.requestedBy ?? sender.login,
+            requestedBy: last?.requestedBy ?? senderLogin,
             trigger: "`/autofix` comment",
-            message: `Cancelled by @${sender.login} before it started.`,
+            message: `Cancelled by @${senderLogin} before it started.`,
             updatedAt: deps.now(),
           }),
         );
@@ -170,7 +177,7 @@ async function runCommand(
         {
           ...rest,
           source: "comment",
-          requestedBy: sender.login,
+          requestedBy: senderLogin,
           createdAt: deps.now().toISOString(),
         },
       );
@@ -203,7 +210,7 @@ async function runCommand(
         source: "comment",
         request: built.request,
         pool,
-        requestedBy: sender.login,
+        requestedBy: senderLogin,
         now: deps.now(),
       });
       const result = await acceptJob(octokit, { ...deps, webUrl: deps.settings.githubWebUrl }, job);
