@@ -28,7 +28,7 @@ function tokenSourceStrategy(source: TokenSource) {
     const auth = async () => ({ type: "token", tokenType: "installation", token: await source() });
     auth.hook = async (
       request: ((opts: unknown) => Promise<unknown>) & {
-        endpoint: { merge: (r: unknown, p?: unknown) => any };
+        endpoint: { merge: (r: unknown, p?: unknown) => { headers: Record<string, string> } };
       },
       route: unknown,
       parameters?: unknown,

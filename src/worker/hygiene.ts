@@ -7,10 +7,14 @@ import { type CommandResult, describeFailure, runCommand } from "./process.js";
  * check the host is healthy before taking the next job.
  */
 
-/** True when a /proc fd link target points into the device folder. Pure. */
-export function isDeviceLink(target: string, deviceDir: string): boolean {
+/**
+ * True when a /proc fd link target points into the device folder; with `cards`, only at
+ * those cards' nodes (so jobs on other cards of the host are left alone). Pure.
+ */
+export function isDeviceLink(target: string, deviceDir: string, cards?: readonly string[]): boolean {
   const dir = resolve(deviceDir);
   const t = resolve(target);
+  if (cards) return cards.some((c) => t === join(dir, c));
   return t === dir || t.startsWith(`${dir}/`);
 }
 
@@ -21,7 +25,7 @@ export function isDeviceLink(target: string, deviceDir: string): boolean {
  */
 export async function findDeviceHolders(
   deviceDir: string,
-  opts: { procRoot?: string; excludePids?: readonly number[] } = {},
+  opts: { procRoot?: string; excludePids?: readonly number[]; cards?: readonly string[] } = {},
 ): Promise<number[]> {
   const procRoot = opts.procRoot ?? "/proc";
   const exclude = new Set([process.pid, ...(opts.excludePids ?? [])]);
@@ -50,7 +54,7 @@ export async function findDeviceHolders(
       } catch {
         continue;
       }
-      if (isDeviceLink(target, deviceDir)) {
+      if (isDeviceLink(target, deviceDir, opts.cards)) {
         holders.push(pid);
         break;
       }
@@ -64,10 +68,14 @@ export type KillFn = (pid: number, signal: NodeJS.Signals) => void;
 /** SIGTERM the holders, then SIGKILL those still holding the device after `graceMs`. */
 export async function killDeviceHolders(
   deviceDir: string,
-  opts: { procRoot?: string; graceMs?: number; kill?: KillFn } = {},
+  opts: { procRoot?: string; graceMs?: number; kill?: KillFn; cards?: readonly string[] } = {},
 ): Promise<number[]> {
   const kill: KillFn = opts.kill ?? ((pid, sig) => process.kill(pid, sig));
-  const find = () => findDeviceHolders(deviceDir, opts.procRoot ? { procRoot: opts.procRoot } : {});
+  const find = () =>
+    findDeviceHolders(deviceDir, {
+      ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+      ...(opts.cards ? { cards: opts.cards } : {}),
+    });
   const holders = await find();
   if (holders.length === 0) return [];
   for (const pid of holders) safeKill(kill, pid, "SIGTERM");

@@ -79,15 +79,21 @@ export function createHostHooks(
     onUnhealthy: pause,
     async afterJob(plan, info) {
       if (plan.cards === 0) return;
+      // Only this job's cards: other jobs may be running on the host's other cards.
+      const mine = info.cards.length > 0 ? { cards: info.cards } : {};
       const killed = await killDeviceHolders(host.deviceDir, {
         ...(host.procRoot ? { procRoot: host.procRoot } : {}),
+        ...mine,
         graceMs: 1_000,
       });
       if (killed.length > 0)
         logger.warn({ pids: killed, pool: plan.pool }, "killed processes left holding the cards");
       const command = chooseResetCommand(host.resetCommand, info.repoResetCommand);
       if (!command) return;
-      const r = await resetCards(command, { ...(host.env ? { env: host.env } : {}) });
+      // The command learns the job's cards (`tt-smi -r $AUTOFIX_CARDS` resets just those).
+      const list = info.cards.join(",");
+      const env = { ...(host.env ?? process.env), AUTOFIX_CARDS: list, TT_VISIBLE_DEVICES: list };
+      const r = await resetCards(command, { env });
       if (r.ok) logger.info({ command, attempts: r.attempts, pool: plan.pool }, "cards reset");
       else
         logger.error({ pool: plan.pool, error: r.error }, "card reset failed; the next health check decides");

@@ -36,6 +36,8 @@ describe("device holders", () => {
     expect((await findDeviceHolders(dev, { procRoot: proc })).sort()).toEqual([100, 300]);
     expect(isDeviceLink("/dev/tenstorrent/0", "/dev/tenstorrent")).toBe(true);
     expect(isDeviceLink("/dev/tenstorrent-other/0", "/dev/tenstorrent")).toBe(false);
+    expect(isDeviceLink("/dev/tenstorrent/1", "/dev/tenstorrent", ["0"])).toBe(false);
+    expect(await findDeviceHolders(dev, { procRoot: proc, cards: ["1"] })).toEqual([]);
   });
   it("SIGTERMs holders, then SIGKILLs those still there", async () => {
     const { dev, proc } = fakeProc();

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { requestCancel, retryJob } from "../../src/queue/cancel.js";
@@ -101,23 +101,6 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(retried?.data.target.headSha).toBe(sha);
   });
 
-  it("shutdown during a job leaves a truthful comment and the job goes back to the queue, then runs once", async () => {
-    bed = await new WorkerTestBed().setup();
-    const sha = bed.remote.commit("a.txt", "x\n");
-    const started = join(bed.workDir, "started");
-    const first = await bed.start(commandRunner(`touch '${started}'; sleep 60`), { shutdownDeadlineMs: 300 });
-    const { jobId } = await bed.queues.enqueue(makeJob(sha));
-    expect(await until(() => existsSync(started))).toBe(true);
-    await first.shutdown();
-    expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
-    expect(bed.gh.latest(TARGET)).toMatch(/Queued[\s\S]*is shutting down; job will be retried/);
-
-    await bed.start(commandRunner("echo second worker"));
-    const job = await bed.waitFor("cpu", jobId, ["completed"]);
-    expect(job.returnvalue).toMatchObject({ state: "succeeded", message: "command said: second worker" });
-    expect(bed.gh.latest(TARGET)).toMatch(/Succeeded/);
-  });
-
   it("an invalid job fails permanently with a comment that says why", async () => {
     bed = await new WorkerTestBed().setup();
     await bed.start(commandRunner("true"));
@@ -127,58 +110,5 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/invalid job data: .*headSha.*40-character/);
     expect(bed.gh.latest(TARGET)).toMatch(/Failed[\s\S]*the queued job is not valid[\s\S]*headSha/);
-  });
-
-  it("a thrown error is retried with a truthful comment, and the last attempt ends failed", async () => {
-    bed = await new WorkerTestBed().setup();
-    const sha = bed.remote.commit("a.txt", "x\n");
-    let calls = 0;
-    await bed.start(async () => {
-      calls++;
-      throw new Error(`model API unreachable (call ${calls})`);
-    });
-    const added = await bed.queues
-      .queue("cpu")
-      .add("fix", makeJob(sha), { attempts: 2, backoff: { type: "fixed", delay: 50 } });
-    const job = await bed.waitFor("cpu", added.id!, ["failed"]);
-    expect(calls).toBe(2);
-    expect(job.attemptsMade).toBe(2);
-    const history = bed.gh.history(TARGET);
-    expect(
-      history.some((b) =>
-        /Attempt 1\/2 failed: model API unreachable \(call 1\)\. Queued for retry 2\/2/.test(b),
-      ),
-    ).toBe(true);
-    expect(bed.gh.latest(TARGET)).toMatch(
-      /Failed[\s\S]*Failed after 2 attempts: model API unreachable \(call 2\)/,
-    );
-  });
-
-  it("an unhealthy host puts the job back and stops taking jobs", async () => {
-    bed = await new WorkerTestBed().setup();
-    const sha = bed.remote.commit("a.txt", "x\n");
-    let calls = 0;
-    const devDir = join(bed.workDir, "dev");
-    await bed.start(
-      async () => {
-        calls++;
-        return { state: "succeeded", message: "ok" };
-      },
-      {
-        plans: [{ pool: "n150", cards: 1, concurrency: 1 }],
-        host: { deviceDir: devDir, devices: ["0"], ttSmi: null, recheckMs: 100 },
-      },
-    );
-    const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
-    expect(await until(() => /failed its hardware check/.test(bed.gh.latest(TARGET) ?? ""))).toBe(true);
-    expect(await bed.queues.queue("n150").getJobState(jobId)).toBe("waiting");
-    expect(calls).toBe(0);
-    // The card comes back: the worker resumes and runs the job.
-    const { mkdirSync } = await import("node:fs");
-    mkdirSync(devDir, { recursive: true });
-    writeFileSync(join(devDir, "0"), "");
-    const job = await bed.waitFor("n150", jobId, ["completed"]);
-    expect(job.returnvalue).toMatchObject({ state: "succeeded" });
-    expect(calls).toBe(1);
   });
 });

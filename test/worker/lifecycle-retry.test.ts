@@ -1,0 +1,134 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { runCommand } from "../../src/worker/process.js";
+import type { JobContext, JobRunner } from "../../src/worker/types.js";
+import { makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
+import { until } from "./helpers/proc.js";
+
+let bed: WorkerTestBed;
+afterEach(async () => {
+  await bed?.teardown();
+});
+
+/** A runner that runs `cmd` in the workspace (through the process-group helper) and reports. */
+function commandRunner(cmd: string, seen: JobContext[] = []): JobRunner {
+  return async (ctx) => {
+    seen.push(ctx);
+    ctx.onProgress({ steps: [{ name: "Reproduce the failure", state: "running" }], message: "reproducing" });
+    const r = await runCommand(cmd, {
+      cwd: ctx.workspace,
+      signal: ctx.signal,
+      env: { PATH: process.env.PATH },
+    });
+    return {
+      state: r.exitCode === 0 ? "succeeded" : "failed",
+      message: `command said: ${r.stdout.trim()}`,
+      steps: [{ name: "Reproduce the failure", state: r.exitCode === 0 ? "done" : "failed" }],
+      spend: { tokens: 1234, costUsd: 0.05 },
+      links: { pullRequest: "https://github.com/acme/widget/pull/10" },
+    };
+  };
+}
+
+describe("job lifecycle: retries, shutdown and card hygiene", () => {
+  it("shutdown during a job leaves a truthful comment and the job goes back to the queue, then runs once", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const started = join(bed.workDir, "started");
+    const first = await bed.start(commandRunner(`touch '${started}'; sleep 60`), { shutdownDeadlineMs: 300 });
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    expect(await until(() => existsSync(started))).toBe(true);
+    await first.shutdown();
+    expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
+    expect(bed.gh.latest(TARGET)).toMatch(/Queued[\s\S]*is shutting down; job will be retried/);
+
+    await bed.start(commandRunner("echo second worker"));
+    const job = await bed.waitFor("cpu", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "succeeded", message: "command said: second worker" });
+    expect(bed.gh.latest(TARGET)).toMatch(/Succeeded/);
+  });
+
+  it("a thrown error is retried with a truthful comment, and the last attempt ends failed", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let calls = 0;
+    await bed.start(async () => {
+      calls++;
+      throw new Error(`model API unreachable (call ${calls})`);
+    });
+    const added = await bed.queues
+      .queue("cpu")
+      .add("fix", makeJob(sha), { attempts: 2, backoff: { type: "fixed", delay: 50 } });
+    const job = await bed.waitFor("cpu", added.id!, ["failed"]);
+    expect(calls).toBe(2);
+    expect(job.attemptsMade).toBe(2);
+    const history = bed.gh.history(TARGET);
+    expect(
+      history.some((b) =>
+        /Attempt 1\/2 failed: model API unreachable \(call 1\)\. Queued for retry 2\/2/.test(b),
+      ),
+    ).toBe(true);
+    expect(bed.gh.latest(TARGET)).toMatch(
+      /Failed[\s\S]*Failed after 2 attempts: model API unreachable \(call 2\)/,
+    );
+  });
+
+  it("an unhealthy host puts the job back and stops taking jobs", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let calls = 0;
+    const devDir = join(bed.workDir, "dev");
+    await bed.start(
+      async () => {
+        calls++;
+        return { state: "succeeded", message: "ok" };
+      },
+      {
+        plans: [{ pool: "n150", cards: 1, concurrency: 1 }],
+        host: { deviceDir: devDir, devices: ["0"], ttSmi: null, recheckMs: 100 },
+      },
+    );
+    const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
+    expect(await until(() => /failed its hardware check/.test(bed.gh.latest(TARGET) ?? ""))).toBe(true);
+    expect(await bed.queues.queue("n150").getJobState(jobId)).toBe("waiting");
+    expect(calls).toBe(0);
+    // The card comes back: the worker resumes and runs the job.
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(devDir, { recursive: true });
+    writeFileSync(join(devDir, "0"), "");
+    const job = await bed.waitFor("n150", jobId, ["completed"]);
+    expect(job.returnvalue).toMatchObject({ state: "succeeded" });
+    expect(calls).toBe(1);
+  });
+  it("card pools get their cards pinned, and the repository's reset command runs after the job", async () => {
+    bed = await new WorkerTestBed().setup();
+    const marker = join(bed.workDir, "reset-ran");
+    bed.remote.commit("a.txt", "x\n");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(join(bed.remote.clone, ".github"), { recursive: true });
+    const sha = bed.remote.commit(
+      ".github/autofix.yml",
+      `commands:\n  reset: "echo $AUTOFIX_CARDS > '${marker}'"\n`,
+    );
+    const devDir = join(bed.workDir, "dev");
+    mkdirSync(devDir);
+    for (const d of ["0", "1"]) writeFileSync(join(devDir, d), "");
+    const seen: JobContext[] = [];
+    await bed.start(commandRunner("true", seen), {
+      plans: [{ pool: "n150", cards: 1, concurrency: 2 }],
+      host: {
+        deviceDir: devDir,
+        devices: ["0", "1"],
+        ttSmi: null,
+        env: { PATH: process.env.PATH, TT_VISIBLE_DEVICES: "all" },
+      },
+    });
+    const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
+    await bed.waitFor("n150", jobId, ["completed"]);
+    expect(seen[0]?.cards).toEqual(["0"]);
+    expect(seen[0]?.env).toEqual({ TT_VISIBLE_DEVICES: "0" });
+    expect(await until(() => existsSync(marker))).toBe(true);
+    expect(readFileSync(marker, "utf8")).toBe("0\n");
+  });
+});
