@@ -11,6 +11,9 @@ import { scrubEnv } from "./process.js";
  * planted can run with a secret in reach. Pushing is not done here.
  */
 
+/** Author and committer email of every commit the harness makes: the only commits a push may replace. */
+export const COMMIT_EMAIL = "autofix@users.noreply.github.com";
+
 export const SAFE_GIT_CONFIG = [
   "-c",
   "core.hooksPath=/dev/null",
@@ -23,7 +26,7 @@ export const SAFE_GIT_CONFIG = [
   "-c",
   "user.name=autofix",
   "-c",
-  "user.email=autofix@users.noreply.github.com",
+  `user.email=${COMMIT_EMAIL}`,
 ];
 
 export class GitError extends Error {

@@ -4,6 +4,7 @@
  *   const result = await runFixAgent({ workspace, baseSha, branch, request, config,
  *     failureContext, client: new Anthropic(), signal, onProgress });
  */
+export { COMMIT_EMAIL } from "./git.js";
 export { AgentSetupError, type RunFixAgentOptions, runFixAgent } from "./harness.js";
 export { deriveReproCommand, overallStatus, slugOfBranch } from "./outcome.js";
 export { scrubEnv } from "./process.js";

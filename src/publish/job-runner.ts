@@ -1,0 +1,96 @@
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
+import { COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
+import type { Settings } from "../config/env.js";
+import type { Logger } from "../shared/logger.js";
+import { branchNameFor } from "../worker/push.js";
+import type { JobOutcome, JobRunner } from "../worker/types.js";
+import { runPipeline } from "./pipeline.js";
+import { ChecklistTracker } from "./progress.js";
+
+export interface JobRunnerOptions {
+  /** Anthropic client factory (the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL). */
+  client?: () => Anthropic;
+  reportDir?: string;
+}
+
+const STATE = {
+  Success: "succeeded",
+  Partial: "partial",
+  Failed: "failed",
+  Cancelled: "cancelled",
+  "Timed out": "timed_out",
+} as const;
+
+/** The worker's fix pipeline: what runs inside a claimed job, in its workspace. */
+export function createJobRunner(settings: Settings, log: Logger, opts: JobRunnerOptions = {}): JobRunner {
+  const reportDir =
+    opts.reportDir ?? process.env.AUTOFIX_REPORT_DIR ?? join(resolve(settings.AUTOFIX_WORK_DIR), "reports");
+  const makeClient = opts.client ?? (() => new Anthropic());
+  return async (ctx) => {
+    const { job } = ctx;
+    const target = { owner: job.repository.owner, repo: job.repository.name, number: job.target.number };
+    const tracker = new ChecklistTracker(job.request.existingTestPath !== undefined);
+    let spend = { tokens: 0, costUsd: 0 };
+    const push = () => ctx.onProgress({ steps: tracker.steps, message: tracker.message, spend });
+    push();
+    const out = await runPipeline({
+      runId: `${ctx.jobId} (attempt ${ctx.attempt}/${ctx.maxAttempts})`,
+      origin: `${job.source} trigger on ${target.owner}/${target.repo}#${target.number}`,
+      request: job.request,
+      workspace: ctx.workspace,
+      baseSha: job.target.headSha,
+      branch: branchNameFor(target),
+      job,
+      reportDir,
+      publish: {
+        octokit: ctx.octokit,
+        owner: target.owner,
+        repo: target.repo,
+        baseBranch: job.repository.defaultBranch,
+        remoteUrl: ctx.git.remoteUrl,
+        helperPath: ctx.git.helperPath,
+        token: () => ctx.git.token(),
+        appEmails: [COMMIT_EMAIL],
+      },
+      logsToken: await ctx.git.token(),
+      client: makeClient(),
+      model: settings.AUTOFIX_MODEL,
+      signal: ctx.signal,
+      onProgress: (e: ProgressEvent) => {
+        tracker.apply(e);
+        if (e.type === "spend")
+          spend = { tokens: e.total.inputTokens + e.total.outputTokens, costUsd: e.total.costUsd };
+        push();
+      },
+      onPublish: () => {
+        tracker.publishing();
+        push();
+      },
+      environment: { pool: job.pool, cards: ctx.cards.join(",") || "none", host: hostname() },
+    });
+    const state = STATE[out.status];
+    tracker.finish(
+      state === "succeeded",
+      out.pullRequest
+        ? `${out.pullRequest.created ? "opened" : "updated"} #${out.pullRequest.number}`
+        : undefined,
+    );
+    log.info(
+      { jobId: ctx.jobId, state, report: out.reportPath, pr: out.pullRequest?.url },
+      "fix pipeline finished",
+    );
+    const outcome: JobOutcome = {
+      state,
+      message: out.pullRequest
+        ? `Draft PR ${out.pullRequest.url} ${out.pullRequest.created ? "opened" : "updated"}: the reproduction failed on the base commit and passes with the fix.`
+        : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
+      steps: tracker.steps,
+      spend,
+      details: { summary: `Report (${out.status}): ${out.reportPath.split("/").pop()}`, body: out.digest },
+      ...(out.pullRequest ? { links: { pullRequest: out.pullRequest.url } } : {}),
+    };
+    return outcome;
+  };
+}

@@ -1,0 +1,260 @@
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type Anthropic from "@anthropic-ai/sdk";
+import type { ProbotOctokit } from "probot";
+import { type AgentResult, type ProgressListener, runFixAgent } from "../agent/index.js";
+import {
+  DEFAULT_REPO_CONFIG,
+  parseRepoConfig,
+  REPO_CONFIG_PATH,
+  type RepoConfig,
+} from "../config/repo-config.js";
+import type { FixJob } from "../contracts/fix-job.js";
+import type { FixRequest } from "../contracts/fix-request.js";
+import type { FetchLike } from "../logs/index.js";
+import { gitOk } from "../worker/git.js";
+import { pushBranch } from "../worker/push.js";
+import { codeOwners, recentAuthors } from "./developers.js";
+import { gatherFailure } from "./intake.js";
+import { prTitle, renderPrBody, type TestFile } from "./pr-body.js";
+import { upsertDraftPr } from "./pull-request.js";
+import {
+  type ReportInput,
+  type ReportStatus,
+  renderReport,
+  reportDigest,
+  reportFileName,
+  reportStatus,
+} from "./report.js";
+import { recommendWorkflows } from "./workflows.js";
+
+/**
+ * The whole fix pipeline after the workspace exists: logs -> agent -> push -> draft PR ->
+ * report. The worker's job runner and the local `autofix run` both call it; they differ only
+ * in where the workspace comes from and whether (and how) results are published.
+ */
+
+export interface PublishTarget {
+  octokit: ProbotOctokit;
+  owner: string;
+  repo: string;
+  baseBranch: string;
+  remoteUrl: string;
+  helperPath: string;
+  token(): Promise<string>;
+  /** Emails of the app's own commits: the only ones a push may replace. */
+  appEmails: string[];
+}
+
+export interface PipelineInput {
+  runId: string;
+  origin: string;
+  request: FixRequest;
+  workspace: string;
+  baseSha: string;
+  branch: string;
+  /** The job (worker) for the PR body's wording; absent for local runs. */
+  job?: Pick<FixJob, "source" | "repository" | "target" | "requestedBy" | "ci">;
+  /** Link back to where the request came from (status comment, tracking issue). */
+  originUrl?: string;
+  reportDir: string;
+  /** Where to publish; null means keep everything local (no token, or a dry run). */
+  publish: PublishTarget | null;
+  /** Print what would be published instead of publishing. */
+  dryRun?: boolean;
+  /** Token for reading Actions logs (may differ from the publishing token locally). */
+  logsToken?: string;
+  logsFetch?: FetchLike;
+  client: Anthropic;
+  model: string;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Called when the proven fix starts being pushed and published. */
+  onPublish?: () => void;
+  /** Extra lines for the report's environment section (pool, cards, host). */
+  environment?: Record<string, string>;
+  now?: () => Date;
+}
+
+export interface PipelineOutput {
+  status: ReportStatus;
+  result: AgentResult | null;
+  reportPath: string;
+  report: string;
+  digest: string;
+  pullRequest: { url: string; number: number; created: boolean } | null;
+  pushed: { branch: string; sha: string } | null;
+  problem?: string;
+  /** Dry run: what would have been published. */
+  planned: string[];
+}
+
+/** The repository's own `.github/autofix.yml` at the commit being fixed (defaults when absent). */
+export async function readWorkspaceConfig(
+  workspace: string,
+): Promise<{ config: RepoConfig; warnings: string[] }> {
+  let text: string;
+  try {
+    text = await readFile(join(workspace, REPO_CONFIG_PATH), "utf8");
+  } catch {
+    return { config: DEFAULT_REPO_CONFIG, warnings: [] };
+  }
+  const r = parseRepoConfig(text);
+  if (!r.ok) throw new Error(`${REPO_CONFIG_PATH} is invalid: ${r.errors.join("; ")}`);
+  return { config: r.config, warnings: r.warnings };
+}
+
+async function readTestFiles(workspace: string, path: string): Promise<TestFile[]> {
+  const full = join(workspace, path);
+  const s = await stat(full).catch(() => null);
+  if (!s) return [];
+  if (s.isFile()) return [{ path, content: await readFile(full, "utf8") }];
+  const out: TestFile[] = [];
+  const walk = async (dir: string, rel: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name === "logs" || e.name.startsWith(".")) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(join(dir, e.name), r);
+      else if (e.isFile() && out.length < 20)
+        out.push({ path: `${path}/${r}`, content: await readFile(join(dir, e.name), "utf8") });
+    }
+  };
+  await walk(full, "");
+  return out;
+}
+
+export async function runPipeline(input: PipelineInput): Promise<PipelineOutput> {
+  const now = input.now ?? (() => new Date());
+  const startedAt = now();
+  const planned: string[] = [];
+  let result: AgentResult | null = null;
+  let logs: ReportInput["logs"] = [];
+  let problem: string | undefined;
+  let pullRequest: PipelineOutput["pullRequest"] = null;
+  let pushed: PipelineOutput["pushed"] = null;
+  let config = DEFAULT_REPO_CONFIG;
+
+  try {
+    config = (await readWorkspaceConfig(input.workspace)).config;
+    const intake = await gatherFailure(input.request, {
+      ...(input.logsToken ? { token: input.logsToken } : {}),
+      ...(input.logsFetch ? { fetch: input.logsFetch } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    logs = intake.logs;
+    result = await runFixAgent({
+      workspace: input.workspace,
+      baseSha: input.baseSha,
+      branch: input.branch,
+      request: input.request,
+      config,
+      failureContext: intake.context,
+      client: input.client,
+      model: input.model,
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+    });
+  } catch (err) {
+    problem = (err as Error).message;
+  }
+
+  const changed = result?.git.changedFiles ?? [];
+  const [owners, authors] = await Promise.all([
+    codeOwners(input.workspace, changed),
+    recentAuthors(input.workspace, changed, input.baseSha).catch(() => []),
+  ]);
+  const workflows = recommendWorkflows(changed, config.recommended_workflows, input.job?.ci?.workflowName);
+
+  if (result?.status === "succeeded" && result.git.fixCommitSha) {
+    const testFiles = result.reproduction
+      ? await readTestFiles(input.workspace, result.reproduction.path)
+      : [];
+    const title = prTitle(result);
+    const body = renderPrBody({
+      job: input.job ?? {
+        source: "cli",
+        repository: { owner: "local", name: "local", installationId: 1, defaultBranch: "main" },
+        target: { kind: "issue", number: 1, headSha: input.baseSha },
+        requestedBy: "local",
+      },
+      result,
+      workflows,
+      owners,
+      authors,
+      testFiles,
+      ...(input.originUrl ? { origin: input.originUrl } : {}),
+    });
+    if (input.dryRun || !input.publish) {
+      planned.push(
+        input.publish
+          ? `would push ${result.git.fixCommitSha} to ${input.branch} on ${input.publish.remoteUrl}`
+          : `fix committed locally on branch ${input.branch} (${result.git.fixCommitSha}); not pushed (no GitHub token)`,
+        input.publish
+          ? `would open a draft PR against ${input.publish.baseBranch}: "${title}"`
+          : `draft PR title would be: "${title}"`,
+      );
+    } else {
+      const p = input.publish;
+      input.onPublish?.();
+      try {
+        await gitOk(["checkout", "--quiet", "--detach", result.git.fixCommitSha], {
+          cwd: input.workspace,
+          helperPath: p.helperPath,
+        });
+        const push = await pushBranch({
+          workspace: input.workspace,
+          remoteUrl: p.remoteUrl,
+          branch: input.branch,
+          token: await p.token(),
+          helperPath: p.helperPath,
+          appEmails: p.appEmails,
+          ...(input.signal ? { signal: input.signal } : {}),
+        });
+        pushed = { branch: push.branch, sha: push.sha };
+        pullRequest = await upsertDraftPr(p.octokit, {
+          owner: p.owner,
+          repo: p.repo,
+          head: input.branch,
+          base: p.baseBranch,
+          title,
+          body,
+        });
+      } catch (err) {
+        problem = `the fix was proven but could not be published: ${(err as Error).message}`;
+      }
+    }
+  }
+
+  const finishedAt = now();
+  const reportInput: ReportInput = {
+    runId: input.runId,
+    origin: input.origin,
+    request: input.request,
+    logs,
+    result,
+    pullRequest,
+    pushed,
+    ...(problem ? { problem } : {}),
+    workflows,
+    owners,
+    authors,
+    startedAt,
+    finishedAt,
+    environment: { ...(input.environment ?? {}), node: process.version },
+  };
+  const report = renderReport(reportInput);
+  await mkdir(input.reportDir, { recursive: true });
+  const reportPath = join(input.reportDir, reportFileName(startedAt, input.request.prompt));
+  await writeFile(reportPath, report);
+  return {
+    status: reportStatus(reportInput),
+    result,
+    reportPath,
+    report,
+    digest: reportDigest(reportInput),
+    pullRequest,
+    pushed,
+    ...(problem ? { problem } : {}),
+    planned,
+  };
+}
