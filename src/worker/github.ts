@@ -48,6 +48,11 @@ export function createAppGitHubFactory(opts: {
   logger?: Logger;
   /** For tests: the current time. */
   now?: () => number;
+  /**
+   * Octokit's write throttling (one write per second, GitHub's advice against secondary rate
+   * limits). On by default; tests against a local fake API turn it off.
+   */
+  throttle?: boolean;
 }): GitHubFactory {
   const now = opts.now ?? Date.now;
   const probot = new Probot({
@@ -91,6 +96,7 @@ export function createAppGitHubFactory(opts: {
     const octokit = new ProbotOctokit({
       baseUrl: opts.githubApiUrl,
       authStrategy: tokenSourceStrategy(source),
+      ...(opts.throttle === false ? { throttle: { enabled: false } } : {}),
       ...(opts.logger ? { log: opts.logger.child({ name: "octokit" }) } : {}),
     }) as ProbotOctokit;
     return { octokit, token: source };

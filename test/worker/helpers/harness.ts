@@ -55,6 +55,7 @@ export class WorkerTestBed {
       appId: TEST_APP_ID,
       privateKey: testPrivateKey(),
       githubApiUrl: this.gh.url,
+      throttle: false,
     });
   }
 
