@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { hashTagOf, parseHostPorts, type RedisTopology, useRedisTopology } from "../queue/redis.js";
 import { registerEnvSecrets } from "../shared/redact.js";
 import { POOL_NAMES } from "./pools.js";
 
@@ -49,6 +50,15 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().optional(),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** Queue dashboard (/admin/queues) HTTP Basic credentials; the dashboard is off unless both are set. */
+  AUTOFIX_DASHBOARD_USER: z.string().min(1).optional(),
+  AUTOFIX_DASHBOARD_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  /** Redis Sentinel: host:port,host:port of the sentinels and the monitored master's name. */
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  /** Redis Cluster: host:port,... of some of the cluster's nodes. */
+  REDIS_CLUSTER_NODES: z.string().optional(),
 });
 
 export type RawSettings = z.infer<typeof envSchema>;
@@ -63,6 +73,8 @@ export interface Settings extends RawSettings {
   githubApiUrl: string;
   /** Web base URL (for links and clone URLs). */
   githubWebUrl: string;
+  /** How Redis is reached: one server, Sentinel or Cluster (REDIS_SENTINELS / REDIS_CLUSTER_NODES). */
+  redisTopology: RedisTopology;
 }
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
@@ -142,7 +154,15 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
     }
   }
 
+  if (!!raw.AUTOFIX_DASHBOARD_USER !== !!raw.AUTOFIX_DASHBOARD_PASSWORD) {
+    problems.push(
+      "AUTOFIX_DASHBOARD_USER / AUTOFIX_DASHBOARD_PASSWORD: set both to turn the queue dashboard on, or neither",
+    );
+  }
+  const redisTopology = topologyOf(raw, problems);
+
   if (problems.length > 0) return { ok: false, problems };
+  useRedisTopology(redisTopology);
 
   const githubWebUrl = raw.GHE_HOST ? `${raw.GHE_PROTOCOL}://${raw.GHE_HOST}` : "https://github.com";
   const githubApiUrl = raw.GHE_HOST ? `${githubWebUrl}/api/v3` : "https://api.github.com";
@@ -155,8 +175,45 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
       pools: raw.AUTOFIX_POOLS.length > 0 ? raw.AUTOFIX_POOLS : [...POOL_NAMES],
       githubApiUrl,
       githubWebUrl,
+      redisTopology,
     },
   };
+}
+
+/** Sentinel or Cluster from the environment; problems for a person when they do not add up. */
+function topologyOf(raw: RawSettings, problems: string[]): RedisTopology {
+  const sentinels = raw.REDIS_SENTINELS?.trim();
+  const cluster = raw.REDIS_CLUSTER_NODES?.trim();
+  if (sentinels && cluster) {
+    problems.push("REDIS_SENTINELS / REDIS_CLUSTER_NODES: set one of them, not both");
+    return { kind: "standalone" };
+  }
+  if (sentinels) {
+    const parsed = parseHostPorts(sentinels);
+    if (!parsed.ok) problems.push(`REDIS_SENTINELS: ${parsed.error} (expected host:port,host:port)`);
+    if (!raw.REDIS_SENTINEL_NAME)
+      problems.push("REDIS_SENTINEL_NAME: missing; set it to the master group name the sentinels monitor");
+    if (!parsed.ok || !raw.REDIS_SENTINEL_NAME) return { kind: "standalone" };
+    return {
+      kind: "sentinel",
+      sentinels: parsed.value,
+      name: raw.REDIS_SENTINEL_NAME,
+      ...(raw.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: raw.REDIS_SENTINEL_PASSWORD } : {}),
+    };
+  }
+  if (raw.REDIS_SENTINEL_NAME) problems.push("REDIS_SENTINEL_NAME: set without REDIS_SENTINELS");
+  if (cluster) {
+    const parsed = parseHostPorts(cluster);
+    if (!parsed.ok) problems.push(`REDIS_CLUSTER_NODES: ${parsed.error} (expected host:port,host:port)`);
+    if (hashTagOf(raw.AUTOFIX_QUEUE_PREFIX) === null) {
+      problems.push(
+        `AUTOFIX_QUEUE_PREFIX: "${raw.AUTOFIX_QUEUE_PREFIX}" has no hash tag; on Redis Cluster BullMQ needs one so each queue's keys share a slot: use {${raw.AUTOFIX_QUEUE_PREFIX.replace(/[{}]/g, "") || "autofix"}}`,
+      );
+    }
+    if (!parsed.ok) return { kind: "standalone" };
+    return { kind: "cluster", nodes: parsed.value };
+  }
+  return { kind: "standalone" };
 }
 
 /** Format problems for a person at a terminal: one line each. */

@@ -1,4 +1,4 @@
-import type { ApplicationFunction, Probot } from "probot";
+import type { ApplicationFunction, ApplicationFunctionOptions, Probot } from "probot";
 import type { Settings } from "../config/env.js";
 import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
@@ -10,21 +10,15 @@ export interface WebDeps {
   log: Logger;
 }
 
-export type Registration = (app: Probot, deps: WebDeps) => void;
+/** Attaches webhook handlers to the app, or HTTP handlers through options.addHandler. */
+export type Registration = (app: Probot, deps: WebDeps, options?: ApplicationFunctionOptions) => void;
 
 /**
- * Compose the Probot application from registrations (triggers, health, operations).
- * Each registration attaches its webhook handlers or HTTP handlers to the app.
+ * Compose the Probot application from registrations (triggers, operations: health, readiness,
+ * metrics and the queue dashboard live in src/ops).
  */
 export function createApp(deps: WebDeps, registrations: Registration[]): ApplicationFunction {
   return (app, options) => {
-    for (const register of registrations) register(app, deps);
-    options.addHandler(async (req, res) => {
-      if (req.method === "GET" && req.url === "/healthz") {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
-        return true;
-      }
-      return false;
-    });
+    for (const register of registrations) register(app, deps, options);
   };
 }

@@ -1,7 +1,8 @@
 import { run } from "probot";
 import { formatProblems, loadSettings } from "../config/env.js";
+import { OpsMetrics } from "../ops/metrics.js";
 import { JobQueues } from "../queue/queues.js";
-import { checkRedis } from "../queue/redis.js";
+import { checkRedis, redisProductionChecks } from "../queue/redis.js";
 import { createLogger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
 import { createApp } from "./app.js";
@@ -29,11 +30,21 @@ async function main(): Promise<void> {
   const log = createLogger({ level: settings.LOG_LEVEL, name: "autofix-web" });
   const queues = new JobQueues({ redis: settings.REDIS_URL, prefix: settings.AUTOFIX_QUEUE_PREFIX });
   await Promise.all(settings.pools.map((p) => queues.queue(p).waitUntilReady()));
+  log.info(
+    { redis: settings.redisTopology.kind, dashboard: !!settings.AUTOFIX_DASHBOARD_USER },
+    "operations: /healthz, /readyz, /metrics, /admin/queues (when dashboard credentials are set)",
+  );
+  for (const warning of await redisProductionChecks(queues.connection)) {
+    log.warn({ check: "redis" }, `Redis is not set up for production: ${warning}`);
+  }
 
   // Probot would use REDIS_URL to cluster its Octokit throttling through Redis, which would
   // make every GitHub call depend on Redis. Throttling stays in-process; Redis is for jobs.
   const probotEnv = { ...process.env, REDIS_URL: undefined, LOG_FORMAT: process.env.LOG_FORMAT ?? "json" };
-  const server = await run(createApp({ settings, queues, log }, webRegistrations), { env: probotEnv, log });
+  const server = await run(createApp({ settings, queues, log }, webRegistrations(new OpsMetrics())), {
+    env: probotEnv,
+    log,
+  });
 
   const stop = async (signal: string) => {
     log.info({ signal }, "stopping web process");
