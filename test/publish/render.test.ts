@@ -1,0 +1,254 @@
+import { describe, expect, it } from "vitest";
+import type { AgentResult, GateRun } from "../../src/agent/index.js";
+import { prTitle, renderPrBody } from "../../src/publish/pr-body.js";
+import { ChecklistTracker } from "../../src/publish/progress.js";
+import {
+  type ReportInput,
+  renderReport,
+  reportDigest,
+  reportFileName,
+  reportStatus,
+} from "../../src/publish/report.js";
+
+const usage = {
+  inputTokens: 12_000,
+  outputTokens: 3_000,
+  cacheReadTokens: 8_000,
+  cacheWriteTokens: 2_000,
+  costUsd: 0.42,
+  turns: 9,
+};
+const run = (gate: "reproduce" | "fix", n: number, passed: boolean, ms = 1200): GateRun => ({
+  gate,
+  run: n,
+  exitCode: passed ? 0 : 1,
+  signal: null,
+  timedOut: false,
+  durationMs: ms,
+  passed,
+  outputTail: passed ? "ok" : "expected 5, got -1",
+});
+
+function result(over: Partial<AgentResult> = {}): AgentResult {
+  const reproRuns = [run("reproduce", 1, false), run("reproduce", 2, false)];
+  const refused = [run("fix", 1, true), run("fix", 2, false)];
+  const accepted = [run("fix", 1, true, 900), run("fix", 2, true, 1500)];
+  return {
+    status: "succeeded",
+    reason: "the reproduction failed on the base commit and passes with the fix",
+    phases: [
+      {
+        phase: "reproduce",
+        status: "passed",
+        code: "gate_passed",
+        reason: "2/2 runs failed",
+        startedAt: "2026-11-24T10:00:00.000Z",
+        durationMs: 40_000,
+        turns: 4,
+        usage,
+        gates: [
+          {
+            gate: "reproduce",
+            passed: true,
+            reason: "2/2 runs failed",
+            runs: reproRuns,
+            testHash: "sha256:ab",
+          },
+        ],
+      },
+      {
+        phase: "fix",
+        status: "passed",
+        code: "gate_passed",
+        reason: "2/2 passed",
+        startedAt: "2026-11-24T10:00:40.000Z",
+        durationMs: 80_000,
+        turns: 5,
+        usage,
+        gates: [
+          {
+            gate: "fix",
+            passed: false,
+            reason: "run 2 failed (exit 1)",
+            runs: refused,
+            testHash: "sha256:ab",
+          },
+          { gate: "fix", passed: true, reason: "2/2 passed", runs: accepted, testHash: "sha256:ab" },
+        ],
+      },
+    ],
+    reproduction: {
+      path: "autofix-tests/o-r-7",
+      command: "bash autofix-tests/o-r-7/run_test.sh",
+      hash: "sha256:abcdef0123456789abcdef",
+      failureMode: "add.sh subtracts",
+      existing: false,
+    },
+    gateRuns: [...reproRuns, ...refused, ...accepted],
+    fix: {
+      summary: "Add instead of subtract.",
+      rootCause: "The arithmetic in add.sh used minus. It never added.",
+      changes: "src/add.sh: use +",
+      performance: "none",
+    },
+    git: {
+      branch: "autofix/o-r-7",
+      baseSha: "b".repeat(40),
+      reproCommitSha: "c".repeat(40),
+      fixCommitSha: "d".repeat(40),
+      changedFiles: ["src/add.sh"],
+    },
+    usage: { ...usage, turns: 9 },
+    model: "claude-sonnet-5",
+    startedAt: "2026-11-24T10:00:00.000Z",
+    durationMs: 120_000,
+    transcript: [],
+    ...over,
+  };
+}
+
+function reportInput(over: Partial<ReportInput> = {}): ReportInput {
+  return {
+    runId: "job-1 (attempt 1/3)",
+    origin: "comment trigger on o/r#7",
+    request: {
+      deterministic: true,
+      prompt: "add.sh returns the wrong sum\n\nIssue #7",
+      rawLogs: "expected 5, got -1",
+    },
+    logs: [
+      {
+        source: "raw logs",
+        errorClass: "assertion-failure",
+        failingTests: [],
+        fingerprint: "0123456789ab",
+        excerpt: "expected 5, got -1",
+      },
+    ],
+    result: result(),
+    pullRequest: { url: "https://github.com/o/r/pull/12", number: 12, created: true },
+    pushed: { branch: "autofix/o-r-7", sha: "d".repeat(40) },
+    workflows: [{ workflow: "unit", because: "the workflow that failed" }],
+    owners: ["@alice"],
+    authors: ["Bob"],
+    startedAt: new Date("2026-11-24T10:00:00Z"),
+    finishedAt: new Date("2026-11-24T10:02:05Z"),
+    environment: { pool: "cpu" },
+    ...over,
+  };
+}
+
+describe("the report", () => {
+  it("has the original layout and the evidence", () => {
+    const md = renderReport(reportInput());
+    const headings = [...md.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(headings).toEqual([
+      "Summary",
+      "Input Configuration",
+      "Reproduction",
+      "Root Cause Analysis",
+      "Fix Implementation",
+      "Stability Runs",
+      "Pull Request",
+      "Performance Impact",
+      "Next Steps",
+      "Relevant Developers",
+      "Technical Details",
+      "Execution Timeline",
+    ]);
+    expect(md).toContain("- **Status:** Success");
+    expect(md).toContain("- **Duration:** 2m 05s");
+    expect(md).toContain("- **Run id:** job-1 (attempt 1/3)");
+    expect(md).toContain("| 1 | refused | 1/2 passed | run 2 failed (exit 1) |");
+    expect(md).toContain("| 2 | accepted | 2/2 passed | 2/2 passed |");
+    expect(md).toContain("| before: base commit | 2/2 runs failed (reproduced) |");
+    expect(md).toContain("- opened: https://github.com/o/r/pull/12");
+  });
+
+  it("names the file after the start time and the prompt", () => {
+    expect(reportFileName(new Date("2026-02-04T16:30:00Z"), "Gather times out on wide tensors!\nmore")).toBe(
+      "2026-02-04_16-30-00_gather-times-out-on-wide-tensors.md",
+    );
+  });
+
+  it("reports partial and failed runs with what to do next", () => {
+    const partial = reportInput({
+      result: result({ status: "partial", fix: null }),
+      pullRequest: null,
+      pushed: null,
+    });
+    expect(reportStatus(partial)).toBe("Partial");
+    expect(renderReport(partial)).toContain("No fix passed every gate");
+    const none = reportInput({
+      result: null,
+      pullRequest: null,
+      pushed: null,
+      problem: "a GitHub token is needed to read the logs",
+    });
+    expect(reportStatus(none)).toBe("Failed");
+    expect(renderReport(none)).toContain("a GitHub token is needed to read the logs");
+    const unpublished = reportInput({
+      pullRequest: null,
+      pushed: null,
+      problem: "the fix was proven but could not be published: refused",
+    });
+    expect(reportStatus(unpublished)).toBe("Partial");
+    expect(reportDigest(unpublished)).toContain("Problem: the fix was proven but could not be published");
+  });
+});
+
+describe("the draft PR", () => {
+  it("has a title from the root cause and every section a reviewer needs", () => {
+    const r = result();
+    expect(prTitle(r)).toBe("Autofix: The arithmetic in add.sh used minus");
+    const body = renderPrBody({
+      job: {
+        source: "comment",
+        repository: { owner: "o", name: "r", installationId: 1, defaultBranch: "main" },
+        target: { kind: "issue", number: 7, headSha: "b".repeat(40) },
+        requestedBy: "alice",
+      },
+      result: r,
+      workflows: [{ workflow: "unit", because: "the workflow that failed" }],
+      owners: ["@org/team"],
+      authors: ["Bob"],
+      testFiles: [{ path: "autofix-tests/o-r-7/run_test.sh", content: "bash tests/test_add.sh\n" }],
+    });
+    for (const h of [
+      "Summary",
+      "Root Cause",
+      "Changes",
+      "Evidence",
+      "Performance Impact",
+      "Recommended CI Workflows",
+      "Relevant Developers",
+    ]) {
+      expect(body).toContain(`## ${h}`);
+    }
+    expect(body).toContain("| after: with the fix | 2/2 runs passed (accepted) | 1s-2s |");
+    expect(body).toContain("bash autofix-tests/o-r-7/run_test.sh");
+    expect(body).toContain(
+      "<summary>Reproduction test (autofix-tests/o-r-7; kept out of this diff)</summary>",
+    );
+    expect(body).toContain("- Code owners: @org/team");
+  });
+});
+
+describe("the status checklist", () => {
+  it("follows the phases and ends every step", () => {
+    const t = new ChecklistTracker(false);
+    t.apply({ type: "phase_started", phase: "reproduce", budget: { minutes: 5, turns: 60 } });
+    expect(t.steps.map((s) => s.state)).toEqual(["done", "running", "pending", "pending"]);
+    t.apply({ type: "phase_ended", phase: "reproduce", outcome: result().phases[0]! });
+    t.apply({ type: "phase_started", phase: "fix", budget: { minutes: 10, turns: 60 } });
+    t.apply({ type: "gate_result", phase: "fix", result: result().phases[1]!.gates[0]! });
+    expect(t.steps[2]).toMatchObject({ state: "running", detail: "gate refused: 1/2 passed" });
+    t.apply({
+      type: "phase_ended",
+      phase: "fix",
+      outcome: { ...result().phases[1]!, status: "failed", reason: "no fix passed" },
+    });
+    t.finish(false);
+    expect(t.steps.map((s) => s.state)).toEqual(["done", "done", "failed", "skipped"]);
+  });
+});
