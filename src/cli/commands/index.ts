@@ -2,6 +2,7 @@ import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
 import { doctorCommand } from "./doctor.js";
 import { logsCommand } from "./logs.js";
+import { statusCommand } from "./status.js";
 import { validateCommand } from "./validate.js";
 import { workerCommand } from "./worker.js";
 
@@ -12,4 +13,5 @@ export const commands: CliCommand[] = [
   logsCommand,
   workerCommand,
   doctorCommand,
+  statusCommand,
 ];
