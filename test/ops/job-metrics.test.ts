@@ -70,10 +70,8 @@ describe("job metrics in Redis", () => {
       state: "succeeded",
       phases: [{ name: "pr", ms: 2_000 }],
     });
-    const hash = Object.fromEntries([
-      ...outcomeIncrements(outcome).ints,
-      ...outcomeIncrements(outcome).floats,
-    ]);
+    const { ints, floats } = outcomeIncrements(outcome);
+    const hash = Object.fromEntries([...ints, ...floats].map(([f, n]) => [f, String(n)]));
     m.apply({ redisUp: true, queues: [], workers: [], jobs: parseJobMetrics(hash) });
     const text = await m.render();
     expect(text).toContain("# TYPE autofix_phase_duration_seconds histogram");
