@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/worker/types.js";
 import { TEST_REDIS_URL } from "../helpers/redis.js";
 import { TEST_APP_ID, testPrivateKey } from "./helpers/fake-github.js";
@@ -30,56 +30,63 @@ beforeAll(() => {
     },
   );
 }, 30_000);
-afterAll(async () => {
+afterEach(async () => {
   await bed?.teardown();
 });
+
+/** Start a child worker, give it a job, and SIGKILL it mid-command. Returns the job id. */
+async function crashChildMidJob(sha: string) {
+  const files = {
+    READY_FILE: join(bed.workDir, "ready"),
+    STARTED_FILE: join(bed.workDir, "started"),
+    SLEEP_PID_FILE: join(bed.workDir, "sleep.pid"),
+  };
+  const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "worker-child.mjs")], {
+    env: {
+      ...process.env,
+      ...files,
+      AUTOFIX_DIST: DIST,
+      REDIS_URL: TEST_REDIS_URL,
+      PREFIX: bed.prefix,
+      GH_URL: bed.gh.url,
+      APP_ID: TEST_APP_ID,
+      PRIVATE_KEY: testPrivateKey(),
+      WORK_DIR: bed.workDir,
+      REMOTE_BASE: bed.remote.base,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((r) => child.once("exit", r));
+  expect(await until(() => existsSync(files.READY_FILE), 10_000)).toBe(true);
+  const { jobId } = await bed.queues.enqueue(makeJob(sha));
+  expect(
+    await until(
+      () => existsSync(files.SLEEP_PID_FILE) && readFileSync(files.SLEEP_PID_FILE, "utf8") !== "",
+      10_000,
+    ),
+  ).toBe(true);
+  const orphan = Number(readFileSync(files.SLEEP_PID_FILE, "utf8"));
+  const worktrees = readdirSync(join(bed.workDir, "workspaces"));
+  expect(worktrees).toHaveLength(1);
+  expect(await until(() => /Running/.test(bed.gh.latest(TARGET) ?? ""))).toBe(true);
+
+  child.kill("SIGKILL");
+  await exited;
+  try {
+    // The crashed worker's command is an orphan now; a real host's hygiene or reboot ends it.
+    process.kill(orphan, "SIGKILL");
+  } catch {}
+  expect(await until(() => !alive(orphan))).toBe(true);
+  return { jobId, worktree: worktrees[0]!, files };
+}
+
+const finals = (edits: string[]) => edits.filter((b) => /### Autofix · (✅|🟡|❌|⏹️|⌛)/.test(b));
 
 describe("a worker killed mid-job", () => {
   it("its job is picked up by another worker and finishes once, with one final comment", async () => {
     bed = await new WorkerTestBed().setup();
     const sha = bed.remote.commit("a.txt", "x\n");
-    const files = {
-      READY_FILE: join(bed.workDir, "ready"),
-      STARTED_FILE: join(bed.workDir, "started"),
-      SLEEP_PID_FILE: join(bed.workDir, "sleep.pid"),
-    };
-    const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "worker-child.mjs")], {
-      env: {
-        ...process.env,
-        ...files,
-        AUTOFIX_DIST: DIST,
-        REDIS_URL: TEST_REDIS_URL,
-        PREFIX: bed.prefix,
-        GH_URL: bed.gh.url,
-        APP_ID: TEST_APP_ID,
-        PRIVATE_KEY: testPrivateKey(),
-        WORK_DIR: bed.workDir,
-        REMOTE_BASE: bed.remote.base,
-      },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    const exited = new Promise((r) => child.once("exit", r));
-    expect(await until(() => existsSync(files.READY_FILE), 10_000)).toBe(true);
-
-    const { jobId } = await bed.queues.enqueue(makeJob(sha));
-    expect(
-      await until(
-        () => existsSync(files.SLEEP_PID_FILE) && readFileSync(files.SLEEP_PID_FILE, "utf8") !== "",
-        10_000,
-      ),
-    ).toBe(true);
-    const orphan = Number(readFileSync(files.SLEEP_PID_FILE, "utf8"));
-    const childWorktrees = readdirSync(join(bed.workDir, "workspaces"));
-    expect(childWorktrees).toHaveLength(1);
-    expect(bed.gh.latest(TARGET)).toMatch(/Running/);
-
-    child.kill("SIGKILL");
-    await exited;
-    try {
-      // The crashed worker's command is an orphan now; a real host's reboot or hygiene ends it.
-      process.kill(orphan, "SIGKILL");
-    } catch {}
-    expect(await until(() => !alive(orphan))).toBe(true);
+    const crashed = await crashChildMidJob(sha);
 
     const runs: JobContext[] = [];
     await bed.start(
@@ -90,20 +97,41 @@ describe("a worker killed mid-job", () => {
       { lockDuration: 1_000, stalledInterval: 500, maxStalledCount: 2 },
     );
     // Start-up removed the dead worker's worktree.
-    expect(readdirSync(join(bed.workDir, "workspaces"))).not.toContain(childWorktrees[0]);
+    expect(readdirSync(join(bed.workDir, "workspaces"))).not.toContain(crashed.worktree);
 
-    const job = await bed.waitFor("cpu", jobId, ["completed", "failed"], 15_000);
+    const job = await bed.waitFor("cpu", crashed.jobId, ["completed", "failed"], 15_000);
     expect(job.returnvalue).toMatchObject({ state: "succeeded", message: `recovered at ${sha.slice(0, 7)}` });
     expect(runs).toHaveLength(1);
-    expect(existsSync(files.STARTED_FILE)).toBe(false);
+    expect(existsSync(crashed.files.STARTED_FILE)).toBe(false);
 
     const comments = [...bed.gh.comments.values()];
     expect(comments).toHaveLength(1);
-    const finals = comments[0]!.edits.filter((b) => /### Autofix · (✅|🟡|❌|⏹️|⌛)/.test(b));
-    expect(finals).toHaveLength(1);
-    expect(finals[0]).toMatch(/Succeeded/);
+    const done = finals(comments[0]!.edits);
+    expect(done).toHaveLength(1);
+    expect(done[0]).toMatch(/Succeeded/);
     expect(
       comments[0]!.edits.some((b) => /Resumed after the previous worker stopped responding/.test(b)),
     ).toBe(true);
+  }, 30_000);
+
+  it("a job that stalls more often than allowed ends failed, and its comment says so", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const crashed = await crashChildMidJob(sha);
+    let runs = 0;
+    await bed.start(
+      async () => {
+        runs++;
+        return { state: "succeeded", message: "should not run" };
+      },
+      { lockDuration: 1_000, stalledInterval: 500, maxStalledCount: 0 },
+    );
+    const job = await bed.waitFor("cpu", crashed.jobId, ["completed", "failed"], 15_000);
+    expect(job.failedReason).toMatch(/stalled/);
+    expect(runs).toBe(0);
+    expect(await until(() => /stopped responding too many times/.test(bed.gh.latest(TARGET) ?? ""))).toBe(
+      true,
+    );
+    expect(finals([...bed.gh.comments.values()][0]!.edits)).toHaveLength(1);
   }, 30_000);
 });
