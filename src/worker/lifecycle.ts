@@ -277,7 +277,9 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       };
     } catch (err) {
       if (wentBackToWait) throw err;
-      const kind: AbortKind | null = abortKind ?? (err instanceof JobAbort ? err.kind : null);
+      // A pipeline that stops at a phase boundary because the worker is draining counts as shutdown.
+      const kind: AbortKind | null =
+        abortKind ?? (err instanceof JobAbort ? err.kind : null) ?? (deps.drain.aborted ? "shutdown" : null);
       const steps = settleSteps(reporter.view.steps, "failed");
       if (kind === "cancel") {
         await reporter.finish({
@@ -322,7 +324,11 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
           ...(steps ? { steps } : {}),
         });
       }
-      throw err instanceof Error ? err : new Error(reason);
+      // BullMQ stores the message in Redis in clear text: keep the redacted one (and the name,
+      // which BullMQ reads to tell an UnrecoverableError).
+      const safe = new Error(reason);
+      if (err instanceof Error) safe.name = err.name;
+      throw safe;
     } finally {
       clearTimeout(timeout);
       unwatch();

@@ -131,4 +131,44 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     expect(await until(() => existsSync(marker))).toBe(true);
     expect(readFileSync(marker, "utf8")).toBe("0\n");
   });
+  it("a pipeline that stops at a phase boundary on drain is requeued without waiting for the deadline", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let started = false;
+    const w = await bed.start(
+      async (ctx) => {
+        started = true;
+        await new Promise((r) => ctx.drain.addEventListener("abort", r, { once: true }));
+        throw new Error("stopping after the reproduce phase");
+      },
+      { shutdownDeadlineMs: 20_000 },
+    );
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    expect(await until(() => started)).toBe(true);
+    const t0 = Date.now();
+    await w.shutdown();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
+    expect(bed.gh.latest(TARGET)).toMatch(/shutting down; job will be retried/);
+  });
+
+  it("a token in an error never reaches the comment or Redis", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    let token = "";
+    await bed.start(async (ctx) => {
+      token = await ctx.git.token();
+      throw new Error(
+        `git push https://x-access-token:${token}@github.com/acme/widget.git failed (${token})`,
+      );
+    });
+    const added = await bed.queues.queue("cpu").add("fix", makeJob(sha), { attempts: 1 });
+    const job = await bed.waitFor("cpu", added.id!, ["failed"]);
+    expect(token).toMatch(/^ghs_/);
+    expect(job.failedReason).toContain("[REDACTED]");
+    expect(job.failedReason).not.toContain(token);
+    const last = bed.gh.latest(TARGET)!;
+    expect(last).toMatch(/Failed: git push/);
+    expect(last).not.toContain(token);
+  });
 });

@@ -87,9 +87,12 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(bed.gh.latest(TARGET)).toMatch(/Cancelled[\s\S]*running commands were stopped/);
 
     // A job nobody has taken yet (no n150 worker) is removed from its queue.
-    const waiting = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
+    const n150Job = makeJob(sha, { pool: "n150" });
+    const waiting = await bed.queues.enqueue(n150Job);
     expect(await requestCancel(bed.redis, bed.prefix, "n150", waiting.jobId)).toBe("removed-waiting");
     expect(await bed.queues.queue("n150").getJob(waiting.jobId)).toBeUndefined();
+    // The fingerprint is free again: asking anew queues a new job.
+    expect(await bed.queues.enqueue(n150Job)).toMatchObject({ deduplicated: false });
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", "no-such-job")).toBe("not-found");
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", jobId)).toBe("not-found");
 
