@@ -2,6 +2,7 @@ import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
 import { doctorCommand } from "./doctor.js";
 import { logsCommand } from "./logs.js";
+import { runLocalCommand } from "./run.js";
 import { statusCommand } from "./status.js";
 import { validateCommand } from "./validate.js";
 import { workerCommand } from "./worker.js";
@@ -14,4 +15,5 @@ export const commands: CliCommand[] = [
   workerCommand,
   doctorCommand,
   statusCommand,
+  runLocalCommand,
 ];

@@ -1,0 +1,634 @@
+import { access, constants, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import Anthropic from "@anthropic-ai/sdk";
+import { ProbotOctokit } from "probot";
+import { fixPlan, reproducePlan } from "../../agent/gates.js";
+import { git } from "../../agent/git.js";
+import { COMMIT_EMAIL, type PhaseName, type ProgressEvent } from "../../agent/index.js";
+import { DEFAULT_MODEL } from "../../config/env.js";
+import type { RepoConfig } from "../../config/repo-config.js";
+import type { FixRequest } from "../../contracts/fix-request.js";
+import { loadInfoJson } from "../../contracts/info-json.js";
+import {
+  type PipelineOutput,
+  type PublishTarget,
+  readWorkspaceConfig,
+  runPipeline,
+} from "../../publish/pipeline.js";
+import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
+import { ensureCredentialHelper } from "../../worker/git.js";
+import { BRANCH_PREFIX } from "../../worker/push.js";
+import { type CliCommand, type CliIO, EXIT } from "../command.js";
+
+/**
+ * `autofix run`: the whole pipeline on a local checkout, without Redis or a worker. The
+ * person's working tree is never touched: the agent works in a detached git worktree of the
+ * repository at the base commit (in a temp folder, removed afterwards); the branches and refs
+ * it creates live in the shared repository. With a GitHub token the fix branch is pushed to
+ * `origin` and a draft PR opened; `--dry-run` prints what would be published instead.
+ */
+
+export interface RunDeps {
+  /** The Anthropic client; the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. */
+  client: () => Anthropic;
+  /** GitHub API client for the draft PR. */
+  octokit: (token: string, baseUrl: string) => ProbotOctokit;
+  /** The clock: elapsed times on the terminal, the report's timestamps and name. */
+  now: () => Date;
+  /** Call `handler` on each Ctrl-C; returns the function that stops listening. */
+  onInterrupt: (handler: () => void) => () => void;
+  /** Leave at once (a second Ctrl-C). */
+  forceExit: (code: number) => void;
+  /** Parent folder of the temporary worktree and credential helper. */
+  tmpDir: () => string;
+}
+
+export const defaultRunDeps: RunDeps = {
+  client: () => new Anthropic(),
+  octokit: (token, baseUrl) => new ProbotOctokit({ auth: { token }, baseUrl }) as ProbotOctokit,
+  now: () => new Date(),
+  onInterrupt: (handler) => {
+    process.on("SIGINT", handler);
+    return () => process.off("SIGINT", handler);
+  },
+  forceExit: (code) => process.exit(code),
+  tmpDir: () => tmpdir(),
+};
+
+const USAGE =
+  "autofix run [info.json] [--repo PATH] [--out DIR] [--dry-run] [--base REF] [--github-repo OWNER/NAME]";
+
+const STATUS_EXIT = {
+  Success: EXIT.ok,
+  Partial: EXIT.partial,
+  Failed: EXIT.failed,
+  Cancelled: EXIT.failed,
+  "Timed out": EXIT.failed,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Pure helpers (exported for tests)
+
+export interface GitHubRepoRef {
+  owner: string;
+  repo: string;
+  host: string;
+}
+
+/**
+ * OWNER/NAME from a remote URL on one of `hosts` (github.com or the GHE host): https, ssh://,
+ * git:// and the scp form `git@host:owner/repo.git`. Null for anything else (a file:// URL,
+ * another host).
+ */
+export function parseGitHubRemote(url: string, hosts: readonly string[]): GitHubRepoRef | null {
+  const u = url.trim();
+  let host: string;
+  let path: string;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      return null;
+    }
+    if (!["https:", "http:", "ssh:", "git:", "git+ssh:", "ssh+git:"].includes(parsed.protocol)) return null;
+    host = parsed.hostname;
+    path = decodeURIComponent(parsed.pathname);
+  } else {
+    const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(.+)$/.exec(u);
+    if (!scp) return null;
+    host = scp[1]!;
+    path = scp[2]!;
+  }
+  const wanted = hosts.map((h) => h.toLowerCase().replace(/:\d+$/, ""));
+  if (!wanted.includes(host.toLowerCase())) return null;
+  const m = /^\/?([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+?)(?:\.git)?\/?$/.exec(path);
+  if (!m) return null;
+  return { owner: m[1]!, repo: m[2]!, host: host.toLowerCase() };
+}
+
+/** `autofix/<first words of the prompt>`. */
+export function branchSlug(prompt: string): string {
+  return (
+    prompt
+      .toLowerCase()
+      .split("\n")[0]!
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .split("-")
+      .slice(0, 6)
+      .join("-")
+      .slice(0, 48)
+      .replace(/-+$/, "") || "fix"
+  );
+}
+
+/** `[mm:ss]`, or `[h:mm:ss]` past an hour. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const mm = String(Math.floor(s / 60) % 60).padStart(2, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return s >= 3600 ? `[${Math.floor(s / 3600)}:${mm}:${ss}]` : `[${mm}:${ss}]`;
+}
+
+export function formatTokens(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 10_000) return `${(n / 1000).toFixed(1)}k`;
+  if (n < 1_000_000) return `${Math.round(n / 1000)}k`;
+  return `${(n / 1_000_000).toFixed(2)}M`;
+}
+
+export function formatCost(usd: number): string {
+  return `$${usd < 0.1 && usd > 0 ? usd.toFixed(3) : usd.toFixed(2)}`;
+}
+
+/**
+ * Agent progress as terminal lines, each prefixed with the elapsed time: phase started (with
+ * its budget), each turn with the spend so far, each gate run and verdict, phase ended.
+ */
+export class ProgressPrinter {
+  #spend: { tokens: number; cost: number } | null = null;
+  #turn = 0;
+
+  constructor(
+    private readonly out: (line: string) => void,
+    private readonly elapsed: () => number,
+    private readonly gateRuns: { reproduce: number; fix: number },
+  ) {}
+
+  line(text: string): void {
+    this.out(redact(`${formatElapsed(this.elapsed())} ${text}`));
+  }
+
+  #spendSuffix(): string {
+    return this.#spend
+      ? ` · ${formatTokens(this.#spend.tokens)} tokens · ${formatCost(this.#spend.cost)}`
+      : "";
+  }
+
+  #gateTotal(phase: PhaseName): number {
+    return phase === "fix" ? this.gateRuns.fix : this.gateRuns.reproduce;
+  }
+
+  apply(e: ProgressEvent): void {
+    switch (e.type) {
+      case "phase_started":
+        this.line(
+          e.phase === "build"
+            ? `build: started · budget ${e.budget.minutes} min`
+            : `${e.phase}: started · budget ${e.budget.minutes} min, ${e.budget.turns} turns`,
+        );
+        break;
+      case "turn":
+        this.#turn = e.turn;
+        break;
+      case "spend":
+        this.#spend = { tokens: e.total.inputTokens + e.total.outputTokens, cost: e.total.costUsd };
+        this.line(`${e.phase}: model turn ${this.#turn}${this.#spendSuffix()}`);
+        break;
+      case "gate_run": {
+        const r = e.run;
+        const how = r.timedOut
+          ? "timed out"
+          : r.exitCode === null
+            ? `killed by ${r.signal ?? "a signal"}`
+            : `exit ${r.exitCode}`;
+        const where = e.phase === "fix" ? "with the fix" : "on the base commit";
+        this.line(
+          `${e.phase}: run ${r.run}/${this.#gateTotal(e.phase)} ${where} ${r.passed ? "passed" : "failed"} (${how}, ${(r.durationMs / 1000).toFixed(1)} s)${this.#spendSuffix()}`,
+        );
+        break;
+      }
+      case "gate_result":
+        this.line(`${e.phase}: gate ${e.result.passed ? "passed" : "refused"}: ${e.result.reason}`);
+        break;
+      case "phase_ended": {
+        const o = e.outcome;
+        const reason = o.reason.length > 200 ? `${o.reason.slice(0, 197)}...` : o.reason;
+        this.line(
+          `${e.phase}: ${o.status.replace("_", " ")}: ${reason}${e.phase === "build" ? "" : ` · ${o.turns} turns`}${this.#spendSuffix()}`,
+        );
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git on the person's repository (hooks off, scrubbed environment: see agent/git.ts)
+
+async function gitTry(cwd: string, args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
+  try {
+    const r = await git(cwd, args, { allowFailure: true });
+    return { ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+  } catch (err) {
+    return { ok: false, out: "", err: (err as Error).message };
+  }
+}
+
+/**
+ * The fix branch: `autofix/<slug>`, reused when it is the branch of an earlier run (every
+ * commit on its tip written by the harness, not checked out anywhere), else `-2`, `-3`, ...
+ * so a branch someone works on is never moved.
+ */
+async function chooseBranch(repo: string, slug: string): Promise<{ name: string; reused: boolean }> {
+  const wt = await gitTry(repo, ["worktree", "list", "--porcelain"]);
+  const checkedOut = new Set(
+    wt.out
+      .split("\n")
+      .filter((l) => l.startsWith("branch "))
+      .map((l) => l.slice(7)),
+  );
+  for (let i = 1; i < 100; i++) {
+    const name = `${BRANCH_PREFIX}${slug}${i === 1 ? "" : `-${i}`}`;
+    const ref = `refs/heads/${name}`;
+    const tip = await gitTry(repo, ["rev-parse", "--quiet", "--verify", `${ref}^{commit}`]);
+    if (!tip.ok) return { name, reused: false };
+    if (checkedOut.has(ref)) continue;
+    const who = await gitTry(repo, ["log", "-1", "--format=%ae %ce", ref]);
+    if (who.ok && who.out === `${COMMIT_EMAIL} ${COMMIT_EMAIL}`) return { name, reused: true };
+  }
+  throw new Error(`no free branch name ${BRANCH_PREFIX}${slug}-N`);
+}
+
+/** The branch the draft PR targets: --base when it names a branch, else the current branch, else origin's default. */
+async function prBaseBranch(repo: string, base: string | undefined): Promise<string | null> {
+  if (base) {
+    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/heads/${base}`])).ok) return base;
+    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${base}`])).ok)
+      return base;
+    const m = /^(?:refs\/remotes\/)?origin\/(.+)$/.exec(base);
+    if (m && (await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${m[1]}`])).ok)
+      return m[1]!;
+  } else {
+    const current = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
+    if (current.ok && current.out) return current.out;
+  }
+  const def = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"]);
+  if (def.ok && def.out.startsWith("origin/")) return def.out.slice("origin/".length);
+  return null;
+}
+
+async function removeWorktree(repo: string, path: string): Promise<string | null> {
+  const r = await gitTry(repo, ["worktree", "remove", "--force", "--force", path]);
+  if (r.ok) return null;
+  await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  const p = await gitTry(repo, ["worktree", "prune"]);
+  return p.ok ? null : `could not remove the worktree ${path}: ${r.err || p.err}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Prepared {
+  request: FixRequest;
+  notes: string[];
+  repo: string;
+  baseRef: string;
+  baseSha: string;
+  outDir: string;
+  token: string | undefined;
+  target: {
+    owner: string;
+    repo: string;
+    apiBase: string;
+    remoteUrl: string;
+    baseBranch: string;
+  } | null;
+}
+
+interface Options {
+  file: string;
+  repo: string | undefined;
+  out: string | undefined;
+  dryRun: boolean;
+  base: string | undefined;
+  githubRepo: string | undefined;
+}
+
+/** Every check that needs no model and no network; problems are collected, not thrown. */
+async function prepare(
+  o: Options,
+  io: CliIO,
+): Promise<{ ok: true; p: Prepared } | { ok: false; problems: string[]; notes: string[] }> {
+  const problems: string[] = [];
+  const env = io.env;
+  const repoArg = resolve(io.cwd, o.repo ?? ".");
+  const baseRef = o.base ?? "HEAD";
+
+  // The repository: a git checkout with a commit at --base.
+  let repo: string | null = null;
+  let baseSha = "";
+  const top = await gitTry(repoArg, ["rev-parse", "--show-toplevel"]);
+  if (!top.ok || !top.out) {
+    problems.push(
+      `${repoArg} is not a git repository (${top.err.split("\n").pop() || "no .git found"}); run in a checkout or pass --repo PATH`,
+    );
+  } else {
+    repo = top.out;
+    const sha = await gitTry(repo, ["rev-parse", "--quiet", "--verify", `${baseRef}^{commit}`]);
+    if (sha.ok && sha.out) baseSha = sha.out;
+    else if (o.base === undefined)
+      problems.push(`${repo} has no commit yet: commit the code first (the agent works on a commit)`);
+    else problems.push(`--base ${baseRef} is not a commit in ${repo}`);
+  }
+
+  // info.json, checked against the repository's root.
+  const infoPath = resolve(io.cwd, o.file);
+  const info = loadInfoJson(infoPath, { repoRoot: repo ?? repoArg });
+  if (!info.ok) for (const p of info.problems) problems.push(`${o.file}: ${p}`);
+  const request = info.ok ? info.request : null;
+  if (request?.existingTestPath && repo && baseSha) {
+    const inBase = await gitTry(repo, ["cat-file", "-e", `${baseSha}:${request.existingTestPath}`]);
+    if (!inBase.ok)
+      problems.push(
+        `${o.file}: "existing-test-path" ${request.existingTestPath} is not in the base commit ${baseSha.slice(0, 10)} (the run uses committed files only: commit it first)`,
+      );
+  }
+
+  // The model.
+  if (!env.ANTHROPIC_API_KEY && !env.ANTHROPIC_AUTH_TOKEN)
+    problems.push(
+      "ANTHROPIC_API_KEY is not set: the agent cannot call Claude (export ANTHROPIC_API_KEY=...)",
+    );
+
+  // GitHub: logs from a URL and publishing both need a token.
+  const token = env.GITHUB_TOKEN || env.GH_TOKEN || undefined;
+  if (request?.url && !token)
+    problems.push(
+      `${o.file} gives a "url": reading its Actions logs needs GITHUB_TOKEN or GH_TOKEN (e.g. GH_TOKEN="$(gh auth token)"), or paste the log as "raw-logs"`,
+    );
+  if (o.githubRepo !== undefined && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(o.githubRepo))
+    problems.push(`--github-repo must be OWNER/NAME; got ${JSON.stringify(o.githubRepo)}`);
+
+  let target: Prepared["target"] = null;
+  if (token && repo) {
+    const origin = await gitTry(repo, ["remote", "get-url", "origin"]);
+    const gheHost = env.GHE_HOST?.trim() || undefined;
+    const hosts = ["github.com", ...(gheHost ? [gheHost] : [])];
+    const parsed = origin.ok ? parseGitHubRemote(origin.out, hosts) : null;
+    const override = o.githubRepo?.split("/");
+    if (!origin.ok || !origin.out) {
+      problems.push(
+        `a GitHub token is set, so the fix would be pushed to the repository's "origin", but ${repo} has no origin remote; add one, use --dry-run, or unset GITHUB_TOKEN/GH_TOKEN to keep everything local`,
+      );
+    } else if (!parsed && !override) {
+      problems.push(
+        `cannot tell the GitHub repository from origin (${redact(origin.out)}): it is not on ${hosts.join(" or ")}; pass --github-repo OWNER/NAME (or set GHE_HOST)`,
+      );
+    } else {
+      const onGhe =
+        gheHost !== undefined && (override ? true : parsed?.host === hosts[1]!.replace(/:\d+$/, ""));
+      const protocol = env.GHE_PROTOCOL === "http" ? "http" : "https";
+      const apiBase = onGhe ? `${protocol}://${gheHost}/api/v3` : "https://api.github.com";
+      const baseBranch = await prBaseBranch(repo, o.base);
+      if (!baseBranch)
+        problems.push(
+          "cannot tell which branch the draft PR should target (detached HEAD and no origin/HEAD); pass --base BRANCH",
+        );
+      else
+        target = {
+          owner: override?.[0] ?? parsed!.owner,
+          repo: override?.[1] ?? parsed!.repo,
+          apiBase,
+          remoteUrl: origin.out,
+          baseBranch,
+        };
+    }
+  }
+
+  // The report folder must be writable before anything costs money.
+  const outDir = resolve(io.cwd, o.out ?? "outputs");
+  try {
+    await mkdir(outDir, { recursive: true });
+    await access(outDir, constants.W_OK);
+  } catch (err) {
+    problems.push(
+      `cannot write the report to ${outDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+
+  if (problems.length > 0 || !request || !repo) return { ok: false, problems, notes: info.notes };
+  return {
+    ok: true,
+    p: { request, notes: info.notes, repo, baseRef, baseSha, outDir, token, target },
+  };
+}
+
+function describePlan(req: FixRequest, config: RepoConfig): { text: string; reproduce: number; fix: number } {
+  const rp = reproducePlan(req.deterministic, config.stability);
+  const fp = fixPlan(req.deterministic, config.stability);
+  const text = req.deterministic
+    ? `deterministic: the reproduction must fail ${rp.runs}/${rp.runs} runs on the base, the fix pass ${fp.runs}/${fp.runs}`
+    : `non-deterministic: a stress reproduction must fail at least once in ${rp.runs} runs on the base, the fix pass ${fp.runs}/${fp.runs}`;
+  return { text, reproduce: rp.runs, fix: fp.runs };
+}
+
+function summarize(io: CliIO, out: PipelineOutput, branch: string, dryRun: boolean): void {
+  const say = (l: string) => io.out(redact(l));
+  const r = out.result;
+  const code = STATUS_EXIT[out.status];
+  say("");
+  say(`Status: ${out.status} (exit ${code})${r && out.status !== "Success" ? `: ${r.reason}` : ""}`);
+  if (r?.git.fixCommitSha)
+    say(
+      `  fix:          branch ${branch} at ${r.git.fixCommitSha.slice(0, 12)} (changed: ${r.git.changedFiles.join(", ") || "none"}); see it with: git show ${branch}`,
+    );
+  else say("  fix:          none accepted; no fix branch was created");
+  if (r?.reproduction) {
+    if (r.git.reproCommitSha)
+      say(
+        `  reproduction: refs/autofix-repro/${branch} at ${r.git.reproCommitSha.slice(0, 12)} (${r.reproduction.path}); run it with: ${r.reproduction.command}`,
+      );
+    else say(`  reproduction: existing test ${r.reproduction.path} (${r.reproduction.command})`);
+  }
+  if (out.pushed) say(`  pushed:       ${out.pushed.branch} at ${out.pushed.sha.slice(0, 12)} to origin`);
+  if (out.pullRequest)
+    say(`  pull request: ${out.pullRequest.url} (${out.pullRequest.created ? "opened, draft" : "updated"})`);
+  if (out.planned.length > 0) {
+    say(dryRun ? "  dry run: nothing was pushed or opened; it would:" : "  publishing:");
+    for (const l of out.planned) say(`    - ${l}`);
+  }
+  if (out.problem) say(`  problem:      ${out.problem}`);
+}
+
+export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
+  const deps: RunDeps = { ...defaultRunDeps, ...overrides };
+  return {
+    name: ["run"],
+    usage: USAGE,
+    summary:
+      "run the whole fix locally from an info.json (no Redis): reproduce, fix, prove; push and open a draft PR with GITHUB_TOKEN, or print the plan with --dry-run; the report goes to --out (default outputs/)",
+    async run(args, io) {
+      let opts: Options;
+      try {
+        const { positionals, values } = parseArgs({
+          args,
+          allowPositionals: true,
+          options: {
+            repo: { type: "string" },
+            out: { type: "string" },
+            "dry-run": { type: "boolean" },
+            base: { type: "string" },
+            "github-repo": { type: "string" },
+          },
+        });
+        if (positionals.length > 1) throw new Error(`one info.json at most; got ${positionals.join(" ")}`);
+        opts = {
+          file: positionals[0] ?? "info.json",
+          repo: values.repo,
+          out: values.out,
+          dryRun: values["dry-run"] === true,
+          base: values.base,
+          githubRepo: values["github-repo"],
+        };
+      } catch (err) {
+        io.err(`${(err as Error).message}\nusage: ${USAGE}`);
+        return EXIT.badInput;
+      }
+
+      registerEnvSecrets(io.env);
+      const prep = await prepare(opts, io);
+      for (const n of prep.ok ? prep.p.notes : prep.notes) io.out(`note: ${n}`);
+      if (!prep.ok) {
+        io.err(`cannot start (${prep.problems.length} problem${prep.problems.length > 1 ? "s" : ""}):`);
+        for (const p of prep.problems) io.err(redact(`  - ${p}`));
+        io.err(`usage: ${USAGE}`);
+        return EXIT.badInput;
+      }
+      const p = prep.p;
+      if (p.token) redactor.addSecret(p.token);
+
+      const startedAt = deps.now().getTime();
+      const elapsed = () => deps.now().getTime() - startedAt;
+      const work = await mkdtemp(join(deps.tmpDir(), "autofix-run-"));
+      const workspace = join(work, "workspace");
+      const say = (l: string) => io.out(redact(l));
+      let removed = false;
+      const cleanup = async () => {
+        if (removed) return;
+        removed = true;
+        const problem = await removeWorktree(p.repo, workspace);
+        if (problem) io.err(redact(`warning: ${problem}`));
+        await rm(work, { recursive: true, force: true }).catch(() => undefined);
+      };
+
+      try {
+        const added = await gitTry(p.repo, ["worktree", "add", "--quiet", "--detach", workspace, p.baseSha]);
+        if (!added.ok) {
+          io.err(redact(`cannot create a worktree of ${p.repo} at ${p.baseSha}: ${added.err}`));
+          return EXIT.failed;
+        }
+        let config: RepoConfig;
+        try {
+          config = (await readWorkspaceConfig(workspace)).config;
+        } catch (err) {
+          io.err(
+            redact(`cannot start: ${(err as Error).message} (at ${p.baseRef} ${p.baseSha.slice(0, 10)})`),
+          );
+          return EXIT.badInput;
+        }
+        const plan = describePlan(p.request, config);
+        const { name: branch, reused } = await chooseBranch(p.repo, branchSlug(p.request.prompt));
+        const model = io.env.AUTOFIX_MODEL?.trim() || DEFAULT_MODEL;
+
+        let publish: PublishTarget | null = null;
+        if (p.token && p.target) {
+          const helperPath = await ensureCredentialHelper(join(work, "bin", "autofix-git-credential"));
+          const token = p.token;
+          publish = {
+            octokit: deps.octokit(token, p.target.apiBase),
+            owner: p.target.owner,
+            repo: p.target.repo,
+            baseBranch: p.target.baseBranch,
+            remoteUrl: p.target.remoteUrl,
+            helperPath,
+            token: async () => token,
+            appEmails: [COMMIT_EMAIL],
+          };
+        }
+
+        say(`autofix run: ${p.request.prompt.split("\n")[0]}`);
+        say(
+          `  repository: ${p.repo} (base ${p.baseRef} = ${p.baseSha.slice(0, 12)}; worked on in a temporary worktree)`,
+        );
+        say(`  failure:    ${plan.text}`);
+        say(`  logs:       ${p.request.url ?? "raw-logs from the info.json"}`);
+        say(
+          `  test:       ${p.request.existingTestPath ? `existing ${p.request.existingTestPath} (phase 1 writes none)` : "written in phase 1"}`,
+        );
+        say(`  model:      ${model}`);
+        say(`  fix branch: ${branch}${reused ? " (the branch of an earlier run: updated)" : ""}`);
+        say(
+          `  publish:    ${
+            !publish
+              ? "nothing: no GITHUB_TOKEN or GH_TOKEN, everything stays local"
+              : `${opts.dryRun ? "dry run: would push" : "push"} ${branch} to origin (${publish.remoteUrl}) and open a draft PR on ${publish.owner}/${publish.repo} against ${publish.baseBranch}`
+          }`,
+        );
+        say(`  report:     ${p.outDir}`);
+        say("");
+
+        const printer = new ProgressPrinter(io.out, elapsed, { reproduce: plan.reproduce, fix: plan.fix });
+        const ctrl = new AbortController();
+        let interrupts = 0;
+        const stopListening = deps.onInterrupt(() => {
+          interrupts++;
+          if (interrupts === 1) {
+            printer.line(
+              "interrupted: stopping the run (Ctrl-C again to quit at once); the report is still written",
+            );
+            ctrl.abort(new Error("interrupted"));
+          } else {
+            io.err(
+              `quitting now; the worktree ${workspace} may be left behind (git worktree prune removes it)`,
+            );
+            deps.forceExit(130);
+          }
+        });
+
+        let out: PipelineOutput;
+        try {
+          out = await runPipeline({
+            runId: `local-${new Date(startedAt).toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
+            origin: `local run (autofix run) in ${p.repo}`,
+            request: p.request,
+            workspace,
+            baseSha: p.baseSha,
+            branch,
+            reportDir: p.outDir,
+            publish,
+            dryRun: opts.dryRun,
+            ...(p.token ? { logsToken: p.token } : {}),
+            client: deps.client(),
+            model,
+            signal: ctrl.signal,
+            onProgress: (e) => printer.apply(e),
+            onPublish: () => printer.line(`publish: pushing ${branch} and opening the draft PR`),
+            environment: {
+              mode: "local (autofix run)",
+              repository: p.repo,
+              base: `${p.baseRef} (${p.baseSha})`,
+            },
+            now: deps.now,
+          });
+        } finally {
+          stopListening();
+        }
+        summarize(io, out, branch, opts.dryRun);
+        say(`Report: ${out.reportPath}`);
+        return STATUS_EXIT[out.status];
+      } catch (err) {
+        io.err(redact(`autofix run failed: ${(err as Error).message}`));
+        return EXIT.failed;
+      } finally {
+        await cleanup();
+      }
+    },
+  };
+}
+
+export const runLocalCommand = createRunCommand();
