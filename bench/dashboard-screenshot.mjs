@@ -134,8 +134,10 @@ try {
       .waitFor({ timeout: 15_000 });
     await page.getByText(pool, { exact: true }).first().waitFor({ timeout: 15_000 });
   }
-  const body = await page.locator("body").innerText();
-  const missing = settings.pools.filter((p) => !body.split(/\s+/).includes(p));
+  const missing = [];
+  for (const pool of settings.pools) {
+    if (!(await page.getByText(pool, { exact: true }).first().isVisible())) missing.push(pool);
+  }
   rmSync(out, { force: true });
   await page.screenshot({ path: out });
   console.log(`screenshot: ${out} (${statSync(out).size} bytes, ${Date.now() - started} ms)`);
