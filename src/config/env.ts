@@ -22,6 +22,10 @@ const csv = z
       .filter(Boolean),
   );
 
+/** `NAME=` in an .env file or compose's `${NAME:-}` means "not set" for the optional settings below. */
+const unsetWhenEmpty = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+
 const envSchema = z.object({
   NODE_ENV: z.string().default("development"),
   APP_ID: z.string().regex(/^\d+$/, "must be the numeric App ID from the app's settings page").optional(),
@@ -51,14 +55,14 @@ const envSchema = z.object({
   HOST: z.string().optional(),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Queue dashboard (/admin/queues) HTTP Basic credentials; the dashboard is off unless both are set. */
-  AUTOFIX_DASHBOARD_USER: z.string().min(1).optional(),
-  AUTOFIX_DASHBOARD_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  AUTOFIX_DASHBOARD_USER: unsetWhenEmpty(z.string().optional()),
+  AUTOFIX_DASHBOARD_PASSWORD: unsetWhenEmpty(z.string().min(12, "must be at least 12 characters").optional()),
   /** Redis Sentinel: host:port,host:port of the sentinels and the monitored master's name. */
-  REDIS_SENTINELS: z.string().optional(),
-  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
-  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_SENTINELS: unsetWhenEmpty(z.string().optional()),
+  REDIS_SENTINEL_NAME: unsetWhenEmpty(z.string().optional()),
+  REDIS_SENTINEL_PASSWORD: unsetWhenEmpty(z.string().optional()),
   /** Redis Cluster: host:port,... of some of the cluster's nodes. */
-  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_CLUSTER_NODES: unsetWhenEmpty(z.string().optional()),
 });
 
 export type RawSettings = z.infer<typeof envSchema>;

@@ -273,3 +273,19 @@ describe("Redis Sentinel", () => {
     }
   });
 });
+
+describe("empty settings", () => {
+  it("treats NAME= (empty) as not set for the dashboard and Redis topology settings", () => {
+    const s = loadSettings(
+      {
+        AUTOFIX_DASHBOARD_USER: "",
+        AUTOFIX_DASHBOARD_PASSWORD: " ",
+        REDIS_SENTINELS: "",
+        REDIS_CLUSTER_NODES: "",
+      },
+      "web",
+    );
+    expect(s.ok && s.settings.redisTopology).toEqual({ kind: "standalone" });
+    expect(s.ok && s.settings.AUTOFIX_DASHBOARD_USER).toBeUndefined();
+  });
+});
