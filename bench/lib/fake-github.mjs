@@ -7,9 +7,9 @@ export async function startFakeGitHub() {
   let commentId = 1000;
   const server = createServer((req, res) => {
     calls++;
-    let body = "";
+    let _body = "";
     req.on("data", (c) => {
-      body += c;
+      _body += c;
     });
     req.on("end", () => {
       const url = req.url ?? "";

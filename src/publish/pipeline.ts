@@ -12,7 +12,6 @@ import {
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { FetchLike } from "../logs/index.js";
-import { gitOk } from "../worker/git.js";
 import { pushBranch } from "../worker/push.js";
 import { codeOwners, recentAuthors } from "./developers.js";
 import { gatherFailure } from "./intake.js";
@@ -197,12 +196,9 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       const p = input.publish;
       input.onPublish?.();
       try {
-        await gitOk(["checkout", "--quiet", "--detach", result.git.fixCommitSha], {
-          cwd: input.workspace,
-          helperPath: p.helperPath,
-        });
         const push = await pushBranch({
           workspace: input.workspace,
+          commit: result.git.fixCommitSha,
           remoteUrl: p.remoteUrl,
           branch: input.branch,
           token: await p.token(),

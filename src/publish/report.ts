@@ -180,7 +180,7 @@ export function renderReport(input: ReportInput): string {
   );
   section(
     "Stability Runs",
-    r && r.gateRuns.length
+    r?.gateRuns.length
       ? [
           "| gate | run | exit | time | result |",
           "| --- | --- | --- | --- | --- |",

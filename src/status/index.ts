@@ -1,4 +1,5 @@
 export { findStatusComment, type IssueRef, targetKey, upsertStatusComment } from "./comment.js";
+export { baseView, triggerText } from "./job-view.js";
 export {
   defaultSteps,
   FINAL_STATES,

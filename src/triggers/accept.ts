@@ -2,7 +2,13 @@ import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
-import { defaultSteps, findStatusComment, renderStatus, upsertStatusComment } from "../status/index.js";
+import {
+  baseView,
+  defaultSteps,
+  findStatusComment,
+  renderStatus,
+  upsertStatusComment,
+} from "../status/index.js";
 import { commentUrl, type IssueTarget, reply } from "./respond.js";
 import type { TriggerStore } from "./store.js";
 
@@ -17,21 +23,6 @@ export interface AcceptDeps {
 export type AcceptResult =
   | { status: "enqueued"; jobId: string; statusCommentId: number; position: number }
   | { status: "duplicate"; jobId: string; pool: string; statusCommentUrl: string | null };
-
-function triggerText(job: FixJob): string {
-  switch (job.source) {
-    case "comment":
-      return "`/autofix` comment";
-    case "label":
-      return "trigger label";
-    case "ci":
-      return job.ci
-        ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
-        : "repeated CI failure";
-    case "cli":
-      return "command line";
-  }
-}
 
 /**
  * Enqueue a job unless one with the same fingerprint is queued or running, then post or
@@ -72,15 +63,9 @@ export async function acceptJob(
   await deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job);
   const position = await deps.queues.position(job.pool, jobId);
   const body = renderStatus({
-    state: "queued",
-    target: `${target.owner}/${target.repo}#${target.number}`,
-    jobId,
-    pool: job.pool,
-    ...(job.source === "ci" ? {} : { requestedBy: job.requestedBy }),
-    trigger: triggerText(job),
+    ...baseView(job, jobId, deps.now()),
     queuePosition: position,
     steps: defaultSteps(job.request.existingTestPath !== undefined),
-    updatedAt: deps.now(),
   });
   const statusCommentId = await upsertStatusComment(octokit, ref, body);
   // Workers find the comment by its marker anyway; the id just saves them a search.
@@ -91,5 +76,3 @@ export async function acceptJob(
   deps.log.info({ jobId, pool: job.pool, fingerprint: job.fingerprint, source: job.source }, "job enqueued");
   return { status: "enqueued", jobId, statusCommentId, position };
 }
-
-export { triggerText };

@@ -6,10 +6,11 @@ import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
 import { upsertStatusComment } from "../status/comment.js";
+import { baseView } from "../status/index.js";
 import { defaultSteps, type StatusStep } from "../status/model.js";
 import { renderStatus } from "../status/render.js";
 import type { PoolPlan } from "./hardware.js";
-import { baseView, issueRefOf, StatusReporter, triggerText } from "./status-reporter.js";
+import { issueRefOf, StatusReporter } from "./status-reporter.js";
 import type { Clock, FinalState, GitHubFactory, JobOutcome, JobRunner } from "./types.js";
 import type { Workspace, WorkspaceManagerLike } from "./workspace.js";
 
@@ -373,5 +374,3 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     await upsertStatusComment(gh.octokit, ref, body, t.commentId ?? null);
   }
 }
-
-export { triggerText };

@@ -33,8 +33,10 @@ export class PushRefusedError extends Error {
 }
 
 export interface PushBranchInput {
-  /** The worktree whose HEAD is pushed. */
+  /** The worktree whose HEAD (or `commit`) is pushed. */
   workspace: string;
+  /** The commit to push; HEAD of the workspace when absent. */
+  commit?: string;
   remoteUrl: string;
   branch: string;
   token?: string;
@@ -79,7 +81,7 @@ export async function pushBranch(input: PushBranchInput): Promise<PushResult> {
     ...(input.baseEnv ? { baseEnv: input.baseEnv } : {}),
   };
   const ref = `refs/heads/${input.branch}`;
-  const head = (await gitOk(["rev-parse", "HEAD"], base)).trim();
+  const head = input.commit ?? (await gitOk(["rev-parse", "HEAD"], base)).trim();
   const listed = await gitOk(["ls-remote", input.remoteUrl, ref], base);
   const remoteTip =
     listed

@@ -6,11 +6,12 @@ import { createPoolWorker, JobQueues } from "../queue/queues.js";
 import { createRedis } from "../queue/redis.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
+import { baseView } from "../status/index.js";
 import { defaultSteps } from "../status/model.js";
 import type { PoolPlan } from "./hardware.js";
 import { CardAllocator, checkHealth, chooseResetCommand, killDeviceHolders, resetCards } from "./hygiene.js";
 import { type ActiveJobHandle, createJobProcessor, type HostHooks } from "./lifecycle.js";
-import { baseView, issueRefOf, StatusReporter } from "./status-reporter.js";
+import { issueRefOf, StatusReporter } from "./status-reporter.js";
 import { type Clock, type GitHubFactory, type JobRunner, systemClock } from "./types.js";
 import type { WorkspaceManagerLike } from "./workspace.js";
 

@@ -1,7 +1,7 @@
 import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { Logger } from "../shared/logger.js";
-import { type IssueRef, targetKey, upsertStatusComment } from "../status/comment.js";
+import { type IssueRef, upsertStatusComment } from "../status/comment.js";
 import type { JobState, StatusView } from "../status/model.js";
 import { renderStatus } from "../status/render.js";
 import type { Clock } from "./types.js";
@@ -28,35 +28,6 @@ export function throttleDecision(input: {
 
 export function issueRefOf(job: Pick<FixJob, "repository" | "target">): IssueRef {
   return { owner: job.repository.owner, repo: job.repository.name, issue_number: job.target.number };
-}
-
-/** Why the job exists, for the comment header. */
-export function triggerText(job: FixJob): string {
-  switch (job.source) {
-    case "comment":
-      return "`/autofix` comment";
-    case "label":
-      return "label";
-    case "cli":
-      return "command line";
-    case "ci":
-      return job.ci
-        ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
-        : "repeated CI failures";
-  }
-}
-
-/** The status view of a job before any progress. */
-export function baseView(job: FixJob, jobId: string | undefined, now: Date): StatusView {
-  return {
-    state: "queued",
-    target: targetKey(issueRefOf(job)),
-    ...(jobId ? { jobId } : {}),
-    pool: job.pool,
-    requestedBy: job.requestedBy,
-    trigger: triggerText(job),
-    updatedAt: now,
-  };
 }
 
 /**

@@ -3,8 +3,11 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * A small GitHub API for the worker tests: installation tokens and issue comments. Real
- * HTTP, so the production Probot/Octokit client talks to it (also from a child process).
+ * A small GitHub API on loopback for worker and end-to-end tests: installation tokens, issue
+ * comments, reactions, permissions, branches, issues, pull requests, Actions jobs with logs
+ * (served behind a redirect, as GitHub does) and check-run annotations. Real HTTP, so the
+ * production Probot/Octokit clients talk to it (also from a child process). Paths under
+ * /api/v3 work too, so it can stand in for GitHub Enterprise Server.
  */
 
 export interface FakeComment {
@@ -14,10 +17,41 @@ export interface FakeComment {
   edits: string[];
 }
 
+export interface FakePull {
+  number: number;
+  head: string;
+  base: string;
+  title: string;
+  body: string;
+  draft: boolean;
+  updates: number;
+}
+
+export interface FakeActionsJob {
+  id: number;
+  runId: number;
+  name: string;
+  conclusion: string;
+  labels: string[];
+  log: string;
+  annotations: string[];
+  failedStep?: string;
+}
+
 export interface FakeGitHub {
   url: string;
   comments: Map<number, FakeComment>;
   tokens: string[];
+  /** Roles by login for the collaborator-permission API (default: none). */
+  permissions: Map<string, string>;
+  /** Branch tips by `owner/repo:branch`. */
+  branches: Map<string, string>;
+  pulls: FakePull[];
+  issues: Array<{ number: number; title: string; body: string; labels: string[]; state: string }>;
+  reactions: Array<{ commentId: number; content: string }>;
+  /** Actions jobs by id; listed per run attempt under `runId/attempt`. */
+  jobs: Map<number, FakeActionsJob>;
+  attempts: Map<string, number[]>;
   /** Every comment body written, in order, per target `owner/repo#n`. */
   history(target: string): string[];
   latest(target: string): string | undefined;
@@ -45,10 +79,36 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 }
 
 export async function startFakeGitHub(): Promise<FakeGitHub> {
+  let portRef = 0;
+  const base = () => `http://127.0.0.1:${portRef}`;
+  const jobJson = (key: string, j: FakeActionsJob) => ({
+    id: j.id,
+    run_id: j.runId,
+    name: j.name,
+    status: "completed",
+    conclusion: j.conclusion,
+    labels: j.labels,
+    runner_name: "tt-runner-1",
+    run_attempt: 1,
+    head_sha: "0".repeat(40),
+    html_url: `${base()}/${key}/actions/runs/${j.runId}/job/${j.id}`,
+    steps: [
+      { name: "Set up job", status: "completed", conclusion: "success", number: 1 },
+      { name: j.failedStep ?? "Run tests", status: "completed", conclusion: j.conclusion, number: 2 },
+    ],
+  });
   const comments = new Map<number, FakeComment>();
   const log: { target: string; body: string }[] = [];
   const tokens: string[] = [];
+  const permissions = new Map<string, string>();
+  const branches = new Map<string, string>();
+  const pulls: FakePull[] = [];
+  const issues: FakeGitHub["issues"] = [];
+  const reactions: FakeGitHub["reactions"] = [];
+  const jobs = new Map<number, FakeActionsJob>();
+  const attempts = new Map<string, number[]>();
   let nextId = 1000;
+  let nextNumber = 100;
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const send = (status: number, data: unknown) => {
@@ -100,14 +160,147 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       log.push({ target: c.issue, body: c.body });
       return send(200, { id: c.id, body: c.body });
     }
+    const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    if (repoMatch) {
+      const [, owner, repo, rest = ""] = repoMatch;
+      const key = `${owner}/${repo}`;
+      let m: RegExpExecArray | null;
+      if (req.method === "GET" && rest.startsWith("/contents/")) return send(404, { message: "Not Found" });
+      m = req.method === "GET" ? /^\/collaborators\/([^/]+)\/permission$/.exec(rest) : null;
+      if (m) {
+        const role = permissions.get(m[1]!) ?? "none";
+        return send(200, { permission: role === "maintain" ? "write" : role, role_name: role });
+      }
+      m = req.method === "POST" ? /^\/issues\/comments\/(\d+)\/reactions$/.exec(rest) : null;
+      if (m) {
+        const b = await body(req);
+        reactions.push({ commentId: Number(m[1]), content: String(b.content) });
+        return send(201, { id: reactions.length });
+      }
+      m = req.method === "GET" ? /^\/branches\/(.+)$/.exec(rest) : null;
+      if (m) {
+        const sha = branches.get(`${key}:${decodeURIComponent(m[1]!)}`);
+        return sha ? send(200, { name: m[1], commit: { sha } }) : send(404, { message: "Branch not found" });
+      }
+      if (rest === "/pulls" && req.method === "GET") {
+        const head = url.searchParams.get("head")?.split(":")[1];
+        return send(
+          200,
+          pulls
+            .filter((p) => !head || p.head === head)
+            .map((p) => ({
+              number: p.number,
+              html_url: `https://github.com/${key}/pull/${p.number}`,
+              head: { ref: p.head },
+            })),
+        );
+      }
+      if (rest === "/pulls" && req.method === "POST") {
+        const b = await body(req);
+        const p: FakePull = {
+          number: nextNumber++,
+          head: String(b.head),
+          base: String(b.base),
+          title: String(b.title),
+          body: String(b.body),
+          draft: b.draft === true,
+          updates: 0,
+        };
+        pulls.push(p);
+        return send(201, { number: p.number, html_url: `https://github.com/${key}/pull/${p.number}` });
+      }
+      m = req.method === "PATCH" ? /^\/pulls\/(\d+)$/.exec(rest) : null;
+      if (m) {
+        const p = pulls.find((x) => x.number === Number(m![1]));
+        if (!p) return send(404, { message: "Not Found" });
+        const b = await body(req);
+        if (b.title) p.title = String(b.title);
+        if (b.body) p.body = String(b.body);
+        p.updates++;
+        return send(200, { number: p.number });
+      }
+      if (rest === "/issues" && req.method === "GET") {
+        const label = url.searchParams.get("labels");
+        return send(
+          200,
+          issues.filter((i) => !label || i.labels.includes(label)),
+        );
+      }
+      if (rest === "/issues" && req.method === "POST") {
+        const b = await body(req);
+        const i = {
+          number: nextNumber++,
+          title: String(b.title),
+          body: String(b.body),
+          labels: (b.labels as string[]) ?? [],
+          state: "open",
+        };
+        issues.push(i);
+        return send(201, i);
+      }
+      m = /^\/issues\/(\d+)$/.exec(rest);
+      if (m) {
+        const i = issues.find((x) => x.number === Number(m![1]));
+        if (!i) return send(404, { message: "Not Found" });
+        if (req.method === "PATCH") Object.assign(i, await body(req));
+        return send(200, i);
+      }
+      m = req.method === "GET" ? /^\/actions\/runs\/(\d+)\/attempts\/(\d+)\/jobs$/.exec(rest) : null;
+      if (m) {
+        const list = (attempts.get(`${m[1]}/${m[2]}`) ?? [])
+          .map((id) => jobs.get(id)!)
+          .map((j) => jobJson(key, j));
+        return send(200, { total_count: list.length, jobs: list });
+      }
+      m = req.method === "GET" ? /^\/actions\/jobs\/(\d+)$/.exec(rest) : null;
+      if (m) {
+        const j = jobs.get(Number(m[1]));
+        return j ? send(200, jobJson(key, j)) : send(404, { message: "Not Found" });
+      }
+      m = req.method === "GET" ? /^\/actions\/jobs\/(\d+)\/logs$/.exec(rest) : null;
+      if (m) {
+        // GitHub answers with a redirect to short-lived blob storage.
+        res.writeHead(302, { location: `${base()}/_blob/logs/${m[1]}` });
+        return res.end();
+      }
+      m = req.method === "GET" ? /^\/check-runs\/(\d+)\/annotations$/.exec(rest) : null;
+      if (m) {
+        const j = jobs.get(Number(m[1]));
+        return send(
+          200,
+          (j?.annotations ?? []).map((message) => ({
+            annotation_level: "failure",
+            title: "",
+            message,
+            path: ".github",
+            start_line: 1,
+            end_line: 1,
+          })),
+        );
+      }
+    }
+    const blob = /^\/_blob\/logs\/(\d+)$/.exec(path);
+    if (blob && req.method === "GET") {
+      if (req.headers.authorization) return send(400, { message: "blob storage must not receive the token" });
+      res.writeHead(200, { "content-type": "text/plain" });
+      return res.end(jobs.get(Number(blob[1]))?.log ?? "");
+    }
     send(404, { message: `fake GitHub has no ${req.method} ${path}` });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
+  portRef = port;
   return {
     url: `http://127.0.0.1:${port}`,
     comments,
     tokens,
+    permissions,
+    branches,
+    pulls,
+    issues,
+    reactions,
+    jobs,
+    attempts,
     history: (target) => log.filter((l) => l.target === target).map((l) => l.body),
     latest: (target) => log.filter((l) => l.target === target).at(-1)?.body,
     close: () =>

@@ -3,8 +3,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/worker/types.js";
+import { TEST_APP_ID, testPrivateKey } from "../helpers/fake-github.js";
 import { TEST_REDIS_URL } from "../helpers/redis.js";
-import { TEST_APP_ID, testPrivateKey } from "./helpers/fake-github.js";
 import { makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
 import { alive, until } from "./helpers/proc.js";
 

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblems, loadSettings, type Settings } from "../../config/env.js";
+import { createJobRunner } from "../../publish/job-runner.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
 import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardware.js";
@@ -9,26 +10,10 @@ import type { JobRunner } from "../../worker/types.js";
 import { WorkspaceManager } from "../../worker/workspace.js";
 import { type CliCommand, type CliIO, EXIT } from "../command.js";
 
-/** Where the agent harness provides the fix pipeline: a module exporting createJobRunner. */
-export const AGENT_RUNNER_MODULE = "../../agent/job-runner.js";
-
 export type RunnerLoader = (settings: Settings, logger: Logger) => Promise<JobRunner>;
 
-/** Load the pipeline from the agent harness; a clear error when this build has none. */
-export const loadAgentRunner: RunnerLoader = async (settings, logger) => {
-  let mod: { createJobRunner?: (s: Settings, l: Logger) => JobRunner | Promise<JobRunner> };
-  try {
-    mod = (await import(AGENT_RUNNER_MODULE)) as typeof mod;
-  } catch (err) {
-    throw new Error(
-      `the agent harness is not part of this build (${AGENT_RUNNER_MODULE}: ${(err as Error).message.split("\n")[0]})`,
-    );
-  }
-  if (typeof mod.createJobRunner !== "function") {
-    throw new Error(`${AGENT_RUNNER_MODULE} does not export createJobRunner(settings, logger)`);
-  }
-  return mod.createJobRunner(settings, logger);
-};
+/** The fix pipeline (logs, agent, push, draft PR, report); tests swap it through deps.loadRunner. */
+export const loadPipelineRunner: RunnerLoader = async (settings, logger) => createJobRunner(settings, logger);
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
   const raw = env[name];
@@ -119,7 +104,7 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
       const logger = createLogger({ level: settings.LOG_LEVEL, name: "autofix-worker" });
       let runJob: JobRunner;
       try {
-        runJob = await (deps.loadRunner ?? loadAgentRunner)(settings, logger);
+        runJob = await (deps.loadRunner ?? loadPipelineRunner)(settings, logger);
       } catch (err) {
         io.err(`the worker cannot start: ${(err as Error).message}`);
         return EXIT.failed;

@@ -11,8 +11,8 @@ import type { PoolPlan } from "../../../src/worker/hardware.js";
 import { type RunningWorker, type StartWorkerOptions, startWorker } from "../../../src/worker/service.js";
 import type { JobRunner } from "../../../src/worker/types.js";
 import { WorkspaceManager } from "../../../src/worker/workspace.js";
+import { type FakeGitHub, startFakeGitHub, TEST_APP_ID, testPrivateKey } from "../../helpers/fake-github.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../../helpers/redis.js";
-import { type FakeGitHub, startFakeGitHub, TEST_APP_ID, testPrivateKey } from "./fake-github.js";
 import { type GitRemote, makeRemote } from "./git-fixture.js";
 import { until } from "./proc.js";
 

@@ -1,0 +1,35 @@
+import type { FixJob } from "../contracts/fix-job.js";
+import type { StatusView } from "./model.js";
+
+/** Why the job exists, for the comment header. */
+export function triggerText(job: FixJob): string {
+  switch (job.source) {
+    case "comment":
+      return "`/autofix` comment";
+    case "label":
+      return "trigger label";
+    case "cli":
+      return "command line";
+    case "ci":
+      return job.ci
+        ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
+        : "repeated CI failures";
+  }
+}
+
+/**
+ * The status view of a job before any progress: the same header whether the web process
+ * (queued) or a worker (running, final) writes it. CI jobs mention nobody: a robot should not
+ * ping whoever happened to push the commit.
+ */
+export function baseView(job: FixJob, jobId: string | undefined, now: Date): StatusView {
+  return {
+    state: "queued",
+    target: `${job.repository.owner}/${job.repository.name}#${job.target.number}`,
+    ...(jobId ? { jobId } : {}),
+    pool: job.pool,
+    ...(job.source === "ci" ? {} : { requestedBy: job.requestedBy }),
+    trigger: triggerText(job),
+    updatedAt: now,
+  };
+}
