@@ -1,6 +1,6 @@
-import { access, constants, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { access, constants, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { ProbotOctokit } from "probot";
@@ -281,6 +281,24 @@ async function removeWorktree(repo: string, path: string): Promise<string | null
   return p.ok ? null : `could not remove the worktree ${path}: ${r.err || p.err}`;
 }
 
+/** Why `dir` cannot hold the report (it, or the nearest folder above it that exists, must be writable), or null. */
+async function writableFolder(dir: string): Promise<string | null> {
+  let d = dir;
+  for (;;) {
+    const st = await stat(d).catch(() => null);
+    if (st) {
+      if (!st.isDirectory()) return `${d} is not a folder`;
+      return access(d, constants.W_OK).then(
+        () => null,
+        () => `${d} is not writable`,
+      );
+    }
+    const up = dirname(d);
+    if (up === d) return "no existing parent folder";
+    d = up;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface Prepared {
@@ -402,14 +420,8 @@ async function prepare(
 
   // The report folder must be writable before anything costs money.
   const outDir = resolve(io.cwd, o.out ?? "outputs");
-  try {
-    await mkdir(outDir, { recursive: true });
-    await access(outDir, constants.W_OK);
-  } catch (err) {
-    problems.push(
-      `cannot write the report to ${outDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
+  const outProblem = await writableFolder(outDir);
+  if (outProblem) problems.push(`cannot write the report to ${outDir}: ${outProblem}`);
 
   if (problems.length > 0 || !request || !repo) return { ok: false, problems, notes: info.notes };
   return {
