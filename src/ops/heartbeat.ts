@@ -10,6 +10,10 @@ import { z } from "zod";
  * would see one node only on a Cluster); with a hash-tagged prefix all of it lives in one slot.
  */
 
+/** Defaults for workers: refresh every 10 s, gone 45 s after the last refresh. */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+export const HEARTBEAT_TTL_SECONDS = 45;
+
 export const heartbeatSchema = z.object({
   id: z.string().min(1),
   host: z.string().min(1),
@@ -93,8 +97,16 @@ export async function startHeartbeat(
   };
 
   await beat();
+  // A worker's connection queues commands while Redis is away: never pile up refreshes.
+  let inFlight = false;
   const timer = setInterval(() => {
-    beat().catch((err: Error) => opts.onError?.(err));
+    if (inFlight) return;
+    inFlight = true;
+    beat()
+      .catch((err: Error) => opts.onError?.(err))
+      .finally(() => {
+        inFlight = false;
+      });
   }, opts.intervalMs);
   timer.unref();
 
