@@ -273,6 +273,8 @@ echo "ok $n"
       "src/add.sh": ADD_BUGGY,
       "tests/test_add.sh": 'out=$(bash src/add.sh 2 3); [ "$out" = 5 ] || { echo "got $out"; exit 1; }\n',
     });
+    // Someone already has a branch of the default name: it is left alone, the run takes -2.
+    await sh(repo.dir, "branch", BRANCH);
     fake = await startFakeAnthropic(fixAddSteps());
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, { ...detInfo, "existing-test-path": "tests/test_add.sh" });
@@ -280,6 +282,9 @@ echo "ok $n"
     const r = await run(["info.json", "--repo", repo.dir, "--out", cwd], { cwd });
 
     expect(r.code, r.text).toBe(0);
+    expect(await sh(repo.dir, "rev-parse", BRANCH)).toBe(repo.baseSha);
+    expect(await sh(repo.dir, "show", `${BRANCH}-2:src/add.sh`)).toContain("$1 + $2");
+    expect(r.text).toContain(`fix branch: ${BRANCH}-2`);
     expect(r.text).toContain("test:       existing tests/test_add.sh (phase 1 writes none)");
     expect(r.text).toMatch(/reproduce: run 2\/2 on the base commit failed/);
     expect(r.text).toContain("reproduction: existing test tests/test_add.sh (bash tests/test_add.sh)");
