@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Worker } from "bullmq";
 import { parseFixJob } from "../contracts/fix-job.js";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS, startHeartbeat } from "../ops/heartbeat.js";
 import { CancelWatcher, cancelChannel } from "../queue/cancel.js";
 import { createPoolWorker, JobQueues } from "../queue/queues.js";
 import { createRedis } from "../queue/redis.js";
@@ -186,6 +187,20 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     { name, pools: opts.plans.map((p) => `${p.pool}x${p.concurrency}`), channel: cancelChannel(opts.prefix) },
     "worker started",
   );
+  // Live-worker record for `autofix status` and /metrics (src/ops/heartbeat.ts); never fatal.
+  const heartbeat = await startHeartbeat(client, opts.prefix, {
+    host: hostname(),
+    id: name,
+    pools: opts.plans.map((p) => p.pool),
+    cards: opts.host.devices,
+    currentJob: () => [...active.keys()].join(", ") || null,
+    intervalMs: HEARTBEAT_INTERVAL_MS,
+    ttlSeconds: HEARTBEAT_TTL_SECONDS,
+    onError: (err) => log.warn({ err }, "worker heartbeat not written; retrying"),
+  }).catch((err: Error) => {
+    log.warn({ err }, "worker heartbeat could not start; `autofix status` will not list this worker");
+    return null;
+  });
 
   async function reportStalled(pool: string, jobId: string): Promise<void> {
     const job = await queues.queue(pool).getJob(jobId);
@@ -234,6 +249,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
           await Promise.all([...workers.values()].map((w) => w.close()));
         } finally {
           clearTimeout(timer);
+          await heartbeat?.stop().catch(() => {});
           await cancel.close();
           await queues.close();
           subscriber.disconnect();
