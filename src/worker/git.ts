@@ -92,7 +92,7 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Co
 export async function gitOk(args: readonly string[], opts: GitOptions): Promise<string> {
   const r = await git(args, opts);
   if (r.exitCode !== 0) {
-    const why = r.aborted
+    const why = r.cancelled
       ? "cancelled"
       : r.timedOut
         ? "timed out"

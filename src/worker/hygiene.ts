@@ -110,7 +110,7 @@ export async function resetCards(
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (last.exitCode === 0) return { ok: true, attempts: attempt };
-    if (last.aborted) break;
+    if (last.cancelled) break;
   }
   return { ok: false, error: describeFailure(`reset command "${command}"`, last!) };
 }

@@ -169,7 +169,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
         ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...specs],
         this.#gitOpts({ cwd: mirror, ...tok, ...sig }),
       );
-      if (first.aborted) throw new GitError("git fetch cancelled", first);
+      if (first.cancelled) throw new GitError("git fetch cancelled", first);
       if (first.exitCode !== 0) {
         // Servers that refuse a bare SHA (or a base branch that is gone): fetch the branches.
         this.stats.fetches++;

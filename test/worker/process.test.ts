@@ -3,13 +3,13 @@ import { describeFailure, runCommand } from "../../src/worker/process.js";
 import { alive, liveGroupMembers, until } from "./helpers/proc.js";
 
 describe("runCommand", () => {
-  it("returns output and exit code, argv without a shell, string through sh", async () => {
+  it("returns output and exit code, argv without a shell, string through bash", async () => {
     const a = await runCommand([
       "node",
       "-e",
       "process.stdout.write('hi'); process.stderr.write('e'); process.exit(3)",
     ]);
-    expect(a).toMatchObject({ exitCode: 3, stdout: "hi", stderr: "e", timedOut: false, aborted: false });
+    expect(a).toMatchObject({ exitCode: 3, stdout: "hi", stderr: "e", timedOut: false, cancelled: false });
     const b = await runCommand("echo $FOO; pwd", {
       env: { FOO: "bar", PATH: process.env.PATH },
       cwd: "/tmp",
@@ -31,7 +31,7 @@ describe("runCommand", () => {
     expect(alive(grandchild)).toBe(true);
     ac.abort();
     const r = await p;
-    expect(r.aborted).toBe(true);
+    expect(r.cancelled).toBe(true);
     expect(await until(() => !alive(grandchild))).toBe(true);
     expect(liveGroupMembers(r.pid!)).toEqual([]);
   });
@@ -59,6 +59,6 @@ describe("runCommand", () => {
     const ac = new AbortController();
     ac.abort();
     const r = await runCommand(["touch", "/tmp/should-not-exist-autofix"], { signal: ac.signal });
-    expect(r).toMatchObject({ aborted: true, pid: undefined });
+    expect(r).toMatchObject({ cancelled: true, pid: undefined });
   });
 });
