@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
-import { COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
+import { type AgentResult, COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
 import type { Settings } from "../config/env.js";
 import type { Logger } from "../shared/logger.js";
 import { branchNameFor } from "../worker/push.js";
@@ -22,6 +22,15 @@ const STATE = {
   Cancelled: "cancelled",
   "Timed out": "timed_out",
 } as const;
+
+/** Phase wall times and gate checks of a run, for the shared job metrics. */
+export function agentMetrics(result: AgentResult): NonNullable<JobOutcome["metrics"]> {
+  const gates = result.phases.flatMap((p) => p.gates);
+  return {
+    phases: result.phases.map((p) => ({ name: p.phase, ms: p.durationMs })),
+    gates: { passed: gates.filter((g) => g.passed).length, total: gates.length },
+  };
+}
 
 /** The worker's fix pipeline: what runs inside a claimed job, in its workspace. */
 export function createJobRunner(settings: Settings, log: Logger, opts: JobRunnerOptions = {}): JobRunner {
@@ -90,6 +99,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       spend,
       details: { summary: `Report (${out.status}): ${out.reportPath.split("/").pop()}`, body: out.digest },
       ...(out.pullRequest ? { links: { pullRequest: out.pullRequest.url } } : {}),
+      ...(out.result ? { metrics: agentMetrics(out.result) } : {}),
     };
     return outcome;
   };

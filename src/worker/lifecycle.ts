@@ -11,7 +11,7 @@ import { defaultSteps, type StatusStep } from "../status/model.js";
 import { renderStatus } from "../status/render.js";
 import type { PoolPlan } from "./hardware.js";
 import { issueRefOf, StatusReporter } from "./status-reporter.js";
-import type { Clock, FinalState, GitHubFactory, JobOutcome, JobRunner } from "./types.js";
+import type { Clock, FinalState, FinishedJob, GitHubFactory, JobOutcome, JobRunner } from "./types.js";
 import type { Workspace, WorkspaceManagerLike } from "./workspace.js";
 
 /**
@@ -108,6 +108,8 @@ export interface LifecycleDeps {
   throttleMs?: number;
   /** Hard limit for one attempt; 0: none. */
   jobTimeoutMs?: number;
+  /** Called once when a job reaches a final state (metrics); must not throw. */
+  recordFinished?: (finished: FinishedJob) => Promise<void>;
 }
 
 export interface JobResult {
@@ -155,6 +157,23 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
     const gh = await deps.github(fix.repository.installationId);
+    /** Count the job once in the shared metrics; spend is what the status comment last showed. */
+    const finished = async (
+      state: FinalState,
+      numbers: Partial<Omit<FinishedJob, "pool" | "state">> = {},
+    ) => {
+      if (!deps.recordFinished) return;
+      await deps
+        .recordFinished({
+          pool: plan.pool,
+          state,
+          phases: numbers.phases ?? [],
+          gates: numbers.gates ?? { passed: 0, total: 0 },
+          tokens: numbers.tokens ?? reporter.view.spend?.tokens ?? 0,
+          costUsd: numbers.costUsd ?? reporter.view.spend?.costUsd ?? 0,
+        })
+        .catch((err: Error) => log.warn({ err: err.message, jobId }, "could not record job metrics"));
+    };
     const reporter = new StatusReporter(
       gh.octokit,
       issueRefOf(fix),
@@ -271,6 +290,12 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         ...(outcome.links ? { links: { ...reporter.view.links, ...outcome.links } } : {}),
         ...(outcome.details ? { details: outcome.details } : {}),
       });
+      await finished(outcome.state, {
+        phases: outcome.metrics?.phases ?? [],
+        gates: outcome.metrics?.gates ?? { passed: 0, total: 0 },
+        tokens: outcome.spend?.tokens ?? 0,
+        costUsd: outcome.spend?.costUsd ?? 0,
+      });
       return {
         state: outcome.state,
         message: redact(outcome.message),
@@ -288,11 +313,13 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
           message: "Cancelled by request; running commands were stopped.",
           ...(steps ? { steps } : {}),
         });
+        await finished("cancelled");
         return { state: "cancelled", message: "cancelled by request" };
       }
       if (kind === "timeout") {
         const message = `Timed out: the job ran longer than ${Math.round((deps.jobTimeoutMs ?? 0) / 60_000)} min, the worker's limit.`;
         await reporter.finish({ state: "timed_out", message, ...(steps ? { steps } : {}) });
+        await finished("timed_out");
         return { state: "timed_out", message };
       }
       if (kind === "shutdown") {
@@ -324,6 +351,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
           message: `Failed${maxAttempts > 1 && !unrecoverable ? ` after ${maxAttempts} attempts` : ""}: ${reason}`,
           ...(steps ? { steps } : {}),
         });
+        await finished("failed");
       }
       // BullMQ stores the message in Redis in clear text: keep the redacted one (and the name,
       // which BullMQ reads to tell an UnrecoverableError).

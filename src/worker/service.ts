@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Worker } from "bullmq";
 import { parseFixJob } from "../contracts/fix-job.js";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS, startHeartbeat } from "../ops/heartbeat.js";
+import { recordJobOutcome } from "../ops/job-metrics.js";
 import { CancelWatcher, cancelChannel } from "../queue/cancel.js";
 import { createPoolWorker, JobQueues } from "../queue/queues.js";
 import { createRedis } from "../queue/redis.js";
@@ -158,6 +159,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
       workerName: name,
       ...(opts.throttleMs !== undefined ? { throttleMs: opts.throttleMs } : {}),
       ...(opts.jobTimeoutMs !== undefined ? { jobTimeoutMs: opts.jobTimeoutMs } : {}),
+      recordFinished: async (finished) => {
+        const r = await recordJobOutcome(client, opts.prefix, finished);
+        if (!r.ok) log.warn({ error: r.error, pool: plan.pool }, "job metrics not recorded");
+      },
     });
     const worker = createPoolWorker(plan.pool, processor, {
       redisUrl: opts.redisUrl,

@@ -30,6 +30,18 @@ export interface JobOutcome {
   spend?: Spend;
   /** A collapsed block at the end of the comment (report summary). */
   details?: { summary: string; body: string };
+  /** Numbers for /metrics: wall time per phase that ran, and the harness's gate checks. */
+  metrics?: { phases: Array<{ name: string; ms: number }>; gates: { passed: number; total: number } };
+}
+
+/** What a finished job adds to the shared job metrics (src/ops/job-metrics.ts). */
+export interface FinishedJob {
+  pool: string;
+  state: FinalState;
+  phases: Array<{ name: string; ms: number }>;
+  gates: { passed: number; total: number };
+  tokens: number;
+  costUsd: number;
 }
 
 /** Git access for the harness's push (see pushBranch): never put the token in argv or URLs. */

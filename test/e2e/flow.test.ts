@@ -227,6 +227,17 @@ describe("end to end: trigger -> queue -> worker -> agent -> draft PR -> final s
     const counts = await q.getJobCounts("completed", "failed", "waiting", "active");
     expect(counts).toMatchObject({ completed: 1, failed: 0, waiting: 0, active: 0 });
     expect(bed.gh.reactions).toEqual([{ commentId: expect.any(Number), content: "eyes" }]);
+
+    // The job counts once in the shared metrics the web process serves on /metrics.
+    const numbers = await bed.queues.connection.hgetall(`${bed.prefix}:ops:jobs`);
+    expect(numbers).toMatchObject({
+      "jobs|cpu|succeeded": "1",
+      "phase_count|cpu|reproduce": "1",
+      "phase_count|cpu|fix": "1",
+      "gates_total|cpu": "2",
+      "gates_passed|cpu": "2",
+    });
+    expect(Number(numbers["tokens|cpu"])).toBeGreaterThan(0);
   });
 
   it("three failing CI runs open a tracking issue whose job fetches the job log, fixes the bug and opens the PR", async () => {
