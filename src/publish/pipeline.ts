@@ -170,12 +170,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       : [];
     const title = prTitle(result);
     const body = renderPrBody({
-      job: input.job ?? {
-        source: "cli",
-        repository: { owner: "local", name: "local", installationId: 1, defaultBranch: "main" },
-        target: { kind: "issue", number: 1, headSha: input.baseSha },
-        requestedBy: "local",
-      },
+      ...(input.job ? { job: input.job } : {}),
       result,
       workflows,
       owners,

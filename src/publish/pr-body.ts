@@ -9,7 +9,8 @@ export interface TestFile {
 }
 
 export interface PrBodyInput {
-  job: Pick<FixJob, "source" | "repository" | "target" | "requestedBy" | "ci">;
+  /** The queued job; absent for a local `autofix run`. */
+  job?: Pick<FixJob, "requestedBy" | "ci">;
   result: AgentResult;
   workflows: RecommendedWorkflow[];
   owners: string[];
@@ -44,6 +45,12 @@ function langOf(path: string): string {
   );
 }
 
+function whoAsked(job: PrBodyInput["job"]): string {
+  if (!job) return "a local run (`autofix run`)";
+  if (job.ci) return `the repeated failure of **${job.ci.workflowName} / ${job.ci.jobName}**`;
+  return `a request by @${job.requestedBy}`;
+}
+
 /** The draft PR's body: what a reviewer needs to judge the fix, with the evidence. Pure. */
 export function renderPrBody(input: PrBodyInput): string {
   const { result, job } = input;
@@ -52,7 +59,7 @@ export function renderPrBody(input: PrBodyInput): string {
   const lines: string[] = [];
   lines.push(
     "<!-- autofix:pr -->",
-    `> Draft opened by Autofix for ${job.ci ? `the repeated failure of **${job.ci.workflowName} / ${job.ci.jobName}**` : `a request by @${job.requestedBy}`}${input.origin ? ` ([status](${input.origin}))` : ""}. Review it like any other change: the evidence below was produced by running the reproduction, not by the model's word.`,
+    `> Draft opened by Autofix for ${whoAsked(job)}${input.origin ? ` ([status](${input.origin}))` : ""}. Review it like any other change: the evidence below was produced by running the reproduction, not by the model's word.`,
     "",
     "## Summary",
     fix?.summary || "_(none given)_",

@@ -66,8 +66,14 @@ function nextSteps(status: ReportStatus, input: ReportInput): string[] {
   const r = input.result;
   switch (status) {
     case "Success":
+      if (!input.pullRequest) {
+        return [
+          `The proven fix is on the local branch \`${r?.git.branch ?? "(unknown)"}\` (${r?.git.fixCommitSha?.slice(0, 10) ?? "-"}): push it and open a pull request, or run again with a GitHub token to have Autofix do both.`,
+          "Run the recommended CI workflows on it before review.",
+        ];
+      }
       return [
-        `Review the draft PR${input.pullRequest ? ` (${input.pullRequest.url})` : ""} and run the recommended CI workflows on it.`,
+        `Review the draft PR (${input.pullRequest.url}) and run the recommended CI workflows on it.`,
         "If reviewers agree, mark it ready for review; the reproduction test is in the PR description and can be added as a regression test.",
       ];
     case "Partial":

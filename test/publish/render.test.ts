@@ -172,6 +172,9 @@ describe("the report", () => {
   });
 
   it("reports partial and failed runs with what to do next", () => {
+    const localSuccess = renderReport(reportInput({ pullRequest: null, pushed: null }));
+    expect(localSuccess).toContain("The proven fix is on the local branch `autofix/o-r-7`");
+    expect(localSuccess).not.toContain("Review the draft PR");
     const partial = reportInput({
       result: result({ status: "partial", fix: null }),
       pullRequest: null,
@@ -202,12 +205,7 @@ describe("the draft PR", () => {
     const r = result();
     expect(prTitle(r)).toBe("Autofix: The arithmetic in add.sh used minus");
     const body = renderPrBody({
-      job: {
-        source: "comment",
-        repository: { owner: "o", name: "r", installationId: 1, defaultBranch: "main" },
-        target: { kind: "issue", number: 7, headSha: "b".repeat(40) },
-        requestedBy: "alice",
-      },
+      job: { requestedBy: "alice" },
       result: r,
       workflows: [{ workflow: "unit", because: "the workflow that failed" }],
       owners: ["@org/team"],
@@ -231,6 +229,10 @@ describe("the draft PR", () => {
       "<summary>Reproduction test (autofix-tests/o-r-7; kept out of this diff)</summary>",
     );
     expect(body).toContain("- Code owners: @org/team");
+    expect(body).toContain("Draft opened by Autofix for a request by @alice.");
+    const local = renderPrBody({ result: r, workflows: [], owners: [], authors: [], testFiles: [] });
+    expect(local).toContain("Draft opened by Autofix for a local run (`autofix run`).");
+    expect(local).not.toMatch(/@local/);
   });
 });
 
