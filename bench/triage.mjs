@@ -24,6 +24,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { reportJson } from "./lib/report.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = join(here, "../dist/src/logs/index.js");
@@ -222,3 +223,22 @@ console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
 console.log(fmt(cols));
 console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
 for (const r of rows) console.log(fmt(cols.map((c) => r[c])));
+reportJson(
+  "triage",
+  rows.flatMap((r) => [
+    {
+      figure: `triage ${r.size}: throughput`,
+      value: `${r["triage MB/s"]} MB/s`,
+      baseline: `${r["grep -E MB/s"]} MB/s (grep -E -c)`,
+      goal: "-",
+      met: null,
+    },
+    {
+      figure: `triage ${r.size}: peak RSS`,
+      value: r["triage peak RSS"],
+      baseline: `${r["grep peak RSS"]} (grep)`,
+      goal: "-",
+      met: null,
+    },
+  ]),
+);

@@ -9,6 +9,7 @@ import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
 import { Redis } from "ioredis";
 import { startFakeGitHub } from "./lib/fake-github.mjs";
+import { reportJson } from "./lib/report.mjs";
 import { percentile, printTable } from "./lib/table.mjs";
 
 const require = createRequire(import.meta.url);
@@ -158,3 +159,29 @@ for (const rate of RATES) {
     `at ${rate}/s: Autofix throughput ${((100 * chat.throughput) / bare.throughput).toFixed(0)}% (chatter) and ${((100 * cmd.throughput) / bare.throughput).toFixed(0)}% (commands) of the bare app`,
   );
 }
+const top = Math.max(...RATES);
+const bareTop = results[`bare Probot (ack only)@${top}`];
+const cmdTop = results[`Autofix: /autofix commands (enqueue)@${top}`];
+reportJson("webhooks", [
+  {
+    figure: `/autofix commands at ${top}/s: done/s`,
+    value: cmdTop.throughput.toFixed(0),
+    baseline: `${bareTop.throughput.toFixed(0)} (bare Probot)`,
+    goal: "-",
+    met: null,
+  },
+  {
+    figure: `/autofix commands at ${top}/s: p99 ack`,
+    value: `${cmdTop.p99.toFixed(1)} ms`,
+    baseline: `${bareTop.p99.toFixed(1)} ms (bare Probot)`,
+    goal: "-",
+    met: null,
+  },
+  {
+    figure: "errors (all rates, all servers)",
+    value: String(Object.values(results).reduce((a, r) => a + r.errors, 0)),
+    baseline: "-",
+    goal: "0",
+    met: Object.values(results).every((r) => r.errors === 0),
+  },
+]);
