@@ -45,11 +45,9 @@ export function reportStatus(input: Pick<ReportInput, "result" | "problem" | "pu
   return "Failed";
 }
 
-/** `outputs/YYYY-MM-DD_HH-MM-SS_<slug>.md`, named from the run's start (UTC) and the prompt. */
-export function reportFileName(startedAt: Date, prompt: string): string {
-  const iso = startedAt.toISOString();
-  const stamp = `${iso.slice(0, 10)}_${iso.slice(11, 19).replace(/:/g, "-")}`;
-  const slug =
+/** The first words of a prompt's first line as a file or branch name part: `gather-times-out`. */
+export function promptSlug(prompt: string, fallback: string): string {
+  return (
     prompt
       .toLowerCase()
       .split("\n")[0]!
@@ -58,8 +56,16 @@ export function reportFileName(startedAt: Date, prompt: string): string {
       .split("-")
       .slice(0, 6)
       .join("-")
-      .slice(0, 48) || "run";
-  return `${stamp}_${slug}.md`;
+      .slice(0, 48)
+      .replace(/-+$/, "") || fallback
+  );
+}
+
+/** `outputs/YYYY-MM-DD_HH-MM-SS_<slug>.md`, named from the run's start (UTC) and the prompt. */
+export function reportFileName(startedAt: Date, prompt: string): string {
+  const iso = startedAt.toISOString();
+  const stamp = `${iso.slice(0, 10)}_${iso.slice(11, 19).replace(/:/g, "-")}`;
+  return `${stamp}_${promptSlug(prompt, "run")}.md`;
 }
 
 function nextSteps(status: ReportStatus, input: ReportInput): string[] {

@@ -1,7 +1,5 @@
 import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
-import type { JobQueues } from "../queue/queues.js";
-import type { Logger } from "../shared/logger.js";
 import {
   baseView,
   defaultSteps,
@@ -9,16 +7,10 @@ import {
   renderStatus,
   upsertStatusComment,
 } from "../status/index.js";
+import type { TriggerDeps } from "./deps.js";
 import { commentUrl, type IssueTarget, reply } from "./respond.js";
-import type { TriggerStore } from "./store.js";
 
-export interface AcceptDeps {
-  queues: JobQueues;
-  store: TriggerStore;
-  log: Logger;
-  webUrl: string;
-  now: () => Date;
-}
+export type AcceptDeps = Pick<TriggerDeps, "queues" | "store" | "log" | "now" | "settings">;
 
 export type AcceptResult =
   | { status: "enqueued"; jobId: string; statusCommentId: number; position: number }
@@ -47,7 +39,7 @@ export async function acceptJob(
     const jobId = existing?.jobId ?? enqueued!.jobId;
     const pool = existing?.pool ?? job.pool;
     const statusId = await findStatusComment(octokit, ref);
-    const url = statusId ? commentUrl(deps.webUrl, target, statusId) : null;
+    const url = statusId ? commentUrl(deps.settings.githubWebUrl, target, statusId) : null;
     if (job.source !== "ci") {
       await reply(
         octokit,

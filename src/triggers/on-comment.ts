@@ -171,16 +171,12 @@ async function runCommand(
         return { decision: "replied", detail: "retry: nothing to retry" };
       }
       const { statusCommentId: _drop, ...rest } = last;
-      const result = await acceptJob(
-        octokit,
-        { ...deps, webUrl: deps.settings.githubWebUrl },
-        {
-          ...rest,
-          source: "comment",
-          requestedBy: senderLogin,
-          createdAt: deps.now().toISOString(),
-        },
-      );
+      const result = await acceptJob(octokit, deps, {
+        ...rest,
+        source: "comment",
+        requestedBy: senderLogin,
+        createdAt: deps.now().toISOString(),
+      });
       return result.status === "enqueued"
         ? { decision: "enqueued", detail: "retry", jobId: result.jobId, pool: last.pool }
         : { decision: "duplicate", jobId: result.jobId };
@@ -213,7 +209,7 @@ async function runCommand(
         requestedBy: senderLogin,
         now: deps.now(),
       });
-      const result = await acceptJob(octokit, { ...deps, webUrl: deps.settings.githubWebUrl }, job);
+      const result = await acceptJob(octokit, deps, job);
       if (result.status === "duplicate")
         return { decision: "duplicate", jobId: result.jobId, pool: result.pool };
       return {

@@ -73,7 +73,7 @@ export async function onLabeled(context: LabelContext, deps: TriggerDeps): Promi
     requestedBy: sender.login,
     now: deps.now(),
   });
-  const result = await acceptJob(context.octokit, { ...deps, webUrl: deps.settings.githubWebUrl }, job);
+  const result = await acceptJob(context.octokit, deps, job);
   return result.status === "enqueued"
     ? { decision: "enqueued", jobId: result.jobId, pool }
     : { decision: "duplicate", jobId: result.jobId, pool: result.pool };

@@ -17,6 +17,7 @@ import {
   readWorkspaceConfig,
   runPipeline,
 } from "../../publish/pipeline.js";
+import { promptSlug } from "../../publish/report.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
 import { ensureCredentialHelper } from "../../worker/git.js";
 import { BRANCH_PREFIX } from "../../worker/push.js";
@@ -111,18 +112,7 @@ export function parseGitHubRemote(url: string, hosts: readonly string[]): GitHub
 
 /** `autofix/<first words of the prompt>`. */
 export function branchSlug(prompt: string): string {
-  return (
-    prompt
-      .toLowerCase()
-      .split("\n")[0]!
-      .replace(/[^a-z0-9]+/g, "-")
-      .replace(/^-+|-+$/g, "")
-      .split("-")
-      .slice(0, 6)
-      .join("-")
-      .slice(0, 48)
-      .replace(/-+$/, "") || "fix"
-  );
+  return promptSlug(prompt, "fix");
 }
 
 /** `[mm:ss]`, or `[h:mm:ss]` past an hour. */

@@ -245,7 +245,7 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
       },
       createdAt: deps.now().toISOString(),
     };
-    const result = await acceptJob(octokit, { ...deps, webUrl: deps.settings.githubWebUrl }, job);
+    const result = await acceptJob(octokit, deps, job);
     await deps.store.markStreakHandled(streak.fingerprint, streak.startRunId);
     decisions.push(
       result.status === "enqueued"
