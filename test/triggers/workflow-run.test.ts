@@ -237,4 +237,14 @@ describe("repeated CI failures (workflow_run.completed)", () => {
     ]);
     expect(await h.jobs()).toHaveLength(0);
   });
+
+  it("workflow_job deliveries (not subscribed in app.yml) start nothing and call no API", async () => {
+    nock.cleanAll();
+    nock.disableNetConnect();
+    for (const action of ["completed", "in_progress", "queued"]) {
+      await h.deliver("workflow_job", examplePayload("workflow_job", action));
+    }
+    expect(h.decisions).toEqual([]);
+    expect(await h.jobs()).toHaveLength(0);
+  });
 });
