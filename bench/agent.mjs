@@ -290,6 +290,9 @@ try {
     `\nfrom turn 2 on: median ${pct(medShare)}, min ${pct(minShare)} (goal > ${pct(GOAL_SHARE)}); every request marked: ${share.every((s) => s.marked)}`,
   );
   console.log(
+    "The marked prefix (tools + system) stays the same size; the phase prompt with the failure excerpt, then every tool call and result, follow it with no cache breakpoint, so the share falls as the conversation grows and the API would bill all of that as uncached input again on every turn.",
+  );
+  console.log(
     `for comparison (not what the harness sends): with a cache breakpoint on the newest message, everything before it would be cacheable: median ${pct(withMsgBreakpoint)} from turn 2`,
   );
   reportJson(
@@ -301,6 +304,13 @@ try {
         baseline: `${median(sdkPer).toFixed(2)} ms (bare SDK round trip)`,
         goal: `< ${GOAL_MS} ms`,
         met: median(perTurn) < GOAL_MS,
+      },
+      {
+        figure: "harness steady state per turn (answer -> next request)",
+        value: `${median(gaps).toFixed(2)} ms`,
+        baseline: `${median(sdkPer).toFixed(2)} ms (bare SDK round trip)`,
+        goal: "-",
+        met: null,
       },
       {
         figure: "cached prefix share from turn 2 (min / median)",
