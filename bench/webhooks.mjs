@@ -178,6 +178,13 @@ reportJson("webhooks", [
     met: null,
   },
   {
+    figure: "/autofix commands: highest rate served in full",
+    value: `${Math.max(0, ...RATES.filter((r) => results[`Autofix: /autofix commands (enqueue)@${r}`].throughput >= 0.95 * r))}/s`,
+    baseline: `${Math.max(0, ...RATES.filter((r) => results[`bare Probot (ack only)@${r}`].throughput >= 0.95 * r))}/s (bare Probot)`,
+    goal: "-",
+    met: null,
+  },
+  {
     figure: "errors (all rates, all servers)",
     value: String(Object.values(results).reduce((a, r) => a + r.errors, 0)),
     baseline: "-",
