@@ -193,7 +193,7 @@ if (WRITE) {
   md.push(
     "- Everything runs on this one machine: load generators, fake servers, Redis and the code under test share its cores, so absolute figures are lower bounds for a dedicated host. Other jobs may run at the same time; the load averages above show how busy it was.",
     "- webhooks: open loop at fixed rates; latency counts from the scheduled send time, so a server that falls behind is charged for the queueing. The fake GitHub answers at once.",
-    "- workspace: the repository is generated with `git fast-import` and repacked; the remote is `file://` on the same machine (the cheapest possible clone: no network). It runs on tmpfs (/dev/shm): on this VM's ext4 disk, checkouts of 30,000 files slowed from 0.4 s to 8 s of kernel time from one run to the next, which measures the disk, not git (`--dir` measures a disk).",
+    "- workspace: the repository is generated with `git fast-import` and repacked; the remote is `file://` on the same machine (the cheapest possible clone: no network). It runs on tmpfs (/dev/shm): on this VM's ext4 disk, plain checkouts of 30,000 files slowed from 0.4 s to 8 s, almost all kernel time, over a few consecutive runs, which measures the disk, not git (`--dir` measures a disk).",
     "- agent: the fake Messages API answers at once; `time inside the fake server` is subtracted. The cached share is bytes of the request JSON; an estimate of tokens as characters / 4 gives the same ratio.",
     "",
   );
