@@ -73,3 +73,21 @@ export function trimToolResults(
   });
   return { messages: out, removedChars, trimmed };
 }
+
+/**
+ * The request's copy of the conversation with a cache breakpoint on its last block. With the
+ * breakpoints on the system prompt and the tools, each turn then reads everything the
+ * previous turn sent from the cache and pays full price only for the new tool results.
+ * The stored conversation is left without breakpoints, so at most one rides on the messages
+ * (the API allows four in all). Pure.
+ */
+export function withCacheBreakpoint(messages: readonly MessageParam[]): MessageParam[] {
+  const last = messages.at(-1);
+  if (!last) return [...messages];
+  const blocks =
+    typeof last.content === "string" ? [{ type: "text" as const, text: last.content }] : [...last.content];
+  const tail = blocks.at(-1);
+  if (!tail) return [...messages];
+  blocks[blocks.length - 1] = { ...tail, cache_control: { type: "ephemeral" } } as typeof tail;
+  return [...messages.slice(0, -1), { ...last, content: blocks } as MessageParam];
+}

@@ -6,7 +6,7 @@ import type {
   ToolResultBlockParam,
 } from "@anthropic-ai/sdk/resources/messages/messages";
 import { redact } from "../shared/redact.js";
-import { contextTokens, DEFAULT_TRIM, trimToolResults } from "./context.js";
+import { contextTokens, DEFAULT_TRIM, trimToolResults, withCacheBreakpoint } from "./context.js";
 import { clip } from "./output.js";
 import {
   addUsage,
@@ -155,7 +155,7 @@ export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
           max_tokens: maxOutputTokens(o.limits, jobUsage, o.maxOutputTokens),
           system,
           tools: apiTools,
-          messages,
+          messages: withCacheBreakpoint(messages),
         },
         { signal: o.phaseSignal },
       );

@@ -163,6 +163,19 @@ describe("runFixAgent end to end (fake Messages API, real git, real commands)", 
     expect(first.tools!.slice(0, -1).every((t) => t.cache_control === undefined)).toBe(true);
     expect(JSON.stringify(first.tools!.at(-1)!.input_schema)).toContain("test_dir");
     expect(JSON.stringify(fake.requests.at(-1)!.tools!.at(-1)!.input_schema)).toContain("root_cause");
+    // The conversation so far is cached too: exactly one breakpoint, on the newest block, so
+    // each turn reads the previous turn's request from the cache.
+    for (const req of fake.requests) {
+      const marked = req.messages.flatMap((m, i) =>
+        Array.isArray(m.content)
+          ? (m.content as Array<{ cache_control?: unknown }>).flatMap((b, j) =>
+              b.cache_control ? [[i, j]] : [],
+            )
+          : [],
+      );
+      const last = req.messages.at(-1)!.content as unknown[];
+      expect(marked).toEqual([[req.messages.length - 1, last.length - 1]]);
+    }
     expect(first.model).toBe("claude-sonnet-5");
     expect(first).not.toHaveProperty("temperature");
     // Untrusted text is fenced as data.

@@ -522,3 +522,33 @@ describe("tools against a real checkout", () => {
     }
   });
 });
+
+describe("conversation cache breakpoint", () => {
+  it("marks only the newest block of a request's copy and leaves the stored conversation alone", async () => {
+    const { withCacheBreakpoint } = await import("../../src/agent/context.js");
+    const stored = [
+      { role: "user" as const, content: "phase prompt" },
+      {
+        role: "assistant" as const,
+        content: [{ type: "tool_use" as const, id: "t1", name: "list_files", input: {} }],
+      },
+      {
+        role: "user" as const,
+        content: [
+          { type: "tool_result" as const, tool_use_id: "t1", content: "a.txt" },
+          { type: "text" as const, text: "note" },
+        ],
+      },
+    ];
+    const sent = withCacheBreakpoint(stored);
+    expect((sent[2]!.content as Array<{ cache_control?: unknown }>).map((b) => b.cache_control)).toEqual([
+      undefined,
+      { type: "ephemeral" },
+    ]);
+    expect(JSON.stringify(stored)).not.toContain("cache_control");
+    expect(withCacheBreakpoint([{ role: "user", content: "only" }])).toEqual([
+      { role: "user", content: [{ type: "text", text: "only", cache_control: { type: "ephemeral" } }] },
+    ]);
+    expect(withCacheBreakpoint([])).toEqual([]);
+  });
+});
