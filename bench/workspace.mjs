@@ -187,7 +187,7 @@ try {
     // The checkout part alone, on the same mirror: the floor both paths share.
     const raw = join(root, `raw-${r}`);
     t0 = now();
-    git(ws.mirror, "worktree", "add", "--quiet", "--detach", raw, sha);
+    git(ws.mirror, "-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", raw, sha);
     rawAddMs.push(now() - t0);
     git(ws.mirror, "worktree", "remove", "--force", "--force", raw);
 
@@ -195,7 +195,11 @@ try {
     t0 = now();
     execFileSync("git", ["clone", "--quiet", "--no-checkout", `file://${remote}`, dir], { env });
     const t1 = now();
-    execFileSync("git", ["checkout", "--quiet", "--detach", sha], { cwd: dir, env });
+    // The baseline gets the same parallel checkout as the worker, so only the clone differs.
+    execFileSync("git", ["-c", "checkout.workers=0", "checkout", "--quiet", "--detach", sha], {
+      cwd: dir,
+      env,
+    });
     cloneMs.push(now() - t0);
     cloneOnlyMs.push(t1 - t0);
     if (git(dir, "rev-parse", "HEAD") !== sha) throw new Error("clone at the wrong commit");

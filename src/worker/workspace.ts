@@ -210,7 +210,8 @@ export class WorkspaceManager implements WorkspaceManagerLike {
         await mkdir(this.worktreesDir, { recursive: true });
         await git(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
         await gitOk(
-          ["worktree", "add", "--quiet", "--detach", dir, input.sha],
+          // Parallel checkout (one worker per core): writing tens of thousands of files is most of the time.
+          ["-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", dir, input.sha],
           this.#gitOpts({ cwd: mirror, ...(input.signal ? { signal: input.signal } : {}) }),
         );
       });
