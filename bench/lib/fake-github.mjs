@@ -42,3 +42,31 @@ export async function startFakeGitHub() {
     close: () => new Promise((r) => server.close(r)),
   };
 }
+
+/**
+ * The same fake in a process of its own, so the load generator's event loop and the fake
+ * GitHub do not slow each other down (a command makes about seven GitHub calls).
+ */
+export async function startFakeGitHubProcess() {
+  const { fork } = await import("node:child_process");
+  const child = fork(new URL(import.meta.url), ["--serve"], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const url = await new Promise((resolve, reject) => {
+    child.once("message", (m) => resolve(m.url));
+    child.once("exit", (code) => reject(new Error(`fake GitHub exited with ${code}`)));
+  });
+  return {
+    url,
+    close: () =>
+      new Promise((r) => {
+        child.once("exit", r);
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+if (process.argv[2] === "--serve" && process.send) {
+  const gh = await startFakeGitHub();
+  process.send({ url: gh.url });
+}

@@ -52,8 +52,10 @@ export async function acceptJob(
   }
 
   const { jobId } = enqueued!;
-  await deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job);
-  const position = await deps.queues.position(job.pool, jobId);
+  const [, position] = await Promise.all([
+    deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job),
+    deps.queues.position(job.pool, jobId),
+  ]);
   const body = renderStatus({
     ...baseView(job, jobId, deps.now()),
     queuePosition: position,
