@@ -376,17 +376,8 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
       }),
       tools: toolsForPhase("reproduce"),
       toolContext: toolContext([]),
-      limits: { deadline, maxTurns: b.max_turns, maxTokens: b.max_tokens, maxCostUsd: b.max_cost_usd },
-      jobUsageBefore: total,
-      jobSignal,
-      phaseSignal: signal,
+      ...loopSettings(signal, deadline),
       onFinish,
-      onProgress: (e) => emit(e),
-      transcript,
-      now,
-      maxOutputTokens: o.maxOutputTokens ?? 16_000,
-      contextTrimTokens: o.contextTrimTokens ?? 100_000,
-      maxFinishAttempts: o.maxFinishAttempts ?? 3,
     });
     if (end.accepted && reproduction) {
       // Commit the test alone on top of the base, and keep HEAD there for the fix phase.
@@ -403,6 +394,22 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
     }
     return { code: end.code, reason: end.reason, usage: end.usage, turns: end.turns, gates };
   });
+
+  /** What every phase's loop shares: budgets, signals, progress, transcript. */
+  function loopSettings(signal: AbortSignal, deadline: number) {
+    return {
+      limits: { deadline, maxTurns: b.max_turns, maxTokens: b.max_tokens, maxCostUsd: b.max_cost_usd },
+      jobUsageBefore: total,
+      jobSignal,
+      phaseSignal: signal,
+      onProgress: (e: ProgressEvent) => emit(e),
+      transcript,
+      now,
+      maxOutputTokens: o.maxOutputTokens ?? 16_000,
+      contextTrimTokens: o.contextTrimTokens ?? 100_000,
+      maxFinishAttempts: o.maxFinishAttempts ?? 3,
+    };
+  }
 
   function toolContext(protectedPaths: string[]) {
     return {
@@ -471,17 +478,8 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
       }),
       tools: toolsForPhase("fix"),
       toolContext: toolContext([repro.path]),
-      limits: { deadline, maxTurns: b.max_turns, maxTokens: b.max_tokens, maxCostUsd: b.max_cost_usd },
-      jobUsageBefore: total,
-      jobSignal,
-      phaseSignal: signal,
+      ...loopSettings(signal, deadline),
       onFinish,
-      onProgress: (e) => emit(e),
-      transcript,
-      now,
-      maxOutputTokens: o.maxOutputTokens ?? 16_000,
-      contextTrimTokens: o.contextTrimTokens ?? 100_000,
-      maxFinishAttempts: o.maxFinishAttempts ?? 3,
     });
     const acc = accepted as { summary: FixSummary; files: string[] } | null;
     if (end.accepted && acc) {
