@@ -12,6 +12,7 @@ import { runCli } from "../../src/cli/run.js";
 import { loadTranscript, startReplayServer } from "../../src/demo/replay.js";
 import { createDemoRepo } from "../../src/demo/repo.js";
 import { makeRepo, sh, type TestRepo } from "../agent/repo.js";
+import { ADD_BUGGY, addBugFix, addBugSession } from "../helpers/add-bug.js";
 import {
   calls,
   type FakeAnthropic,
@@ -25,47 +26,11 @@ import {
  * commands, the real SDK against a fake Messages API, nock for the GitHub API.
  */
 
-const ADD_BUGGY = "#!/usr/bin/env bash\n# Prints the sum of two integers.\necho $(( $1 - $2 ))\n";
 const TEST_DIR = "autofix-tests/add";
 const PROMPT = "add.sh returns the wrong sum";
 const BRANCH = "autofix/add-sh-returns-the-wrong-sum";
 const TOKEN = `ghp_${"R".repeat(36)}`;
 const EXAMPLE = path.resolve(import.meta.dirname, "../../examples/add-bug");
-
-function reproduceAddSteps(): FakeStep[] {
-  return [
-    calls(tool("read_file", { path: "src/add.sh" })),
-    calls(
-      tool("write_file", {
-        path: `${TEST_DIR}/tests/test_add.sh`,
-        content: 'out=$(bash src/add.sh 2 3)\n[ "$out" = 5 ] || { echo "expected 5, got $out"; exit 1; }\n',
-      }),
-      tool("write_file", { path: `${TEST_DIR}/README.md`, content: "# add\n" }),
-      tool("write_file", {
-        path: `${TEST_DIR}/run_test.sh`,
-        content: `#!/usr/bin/env bash\ncd "$(dirname "$0")/../.."\nexec bash ${TEST_DIR}/tests/test_add.sh\n`,
-        executable: true,
-      }),
-    ),
-    calls(
-      tool("finish", {
-        test_dir: TEST_DIR,
-        command: `bash ${TEST_DIR}/run_test.sh`,
-        failure_mode: "2-3 instead of 2+3",
-      }),
-    ),
-  ];
-}
-const fixFinish = tool("finish", {
-  summary: "Add instead of subtract",
-  root_cause: "The arithmetic used minus",
-  changes: "src/add.sh: use +",
-  performance: "none",
-});
-const fixAddSteps = (): FakeStep[] => [
-  calls(tool("edit_file", { path: "src/add.sh", old_string: "$1 - $2", new_string: "$1 + $2" })),
-  calls(fixFinish),
-];
 
 let fake: FakeAnthropic | undefined;
 let repo: TestRepo | undefined;
@@ -160,7 +125,7 @@ describe("autofix run", () => {
     await writeFile(path.join(repo.dir, "README.md"), "calc, being edited\n");
     await writeFile(path.join(repo.dir, "notes.txt"), "mine\n");
     const statusBefore = await sh(repo.dir, "status", "--porcelain");
-    fake = await startFakeAnthropic([...reproduceAddSteps(), ...fixAddSteps()]);
+    fake = await startFakeAnthropic(addBugSession(TEST_DIR));
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, detInfo);
 
@@ -178,7 +143,7 @@ describe("autofix run", () => {
       ),
     ).toBe(true);
     expect(
-      r.out.some((l) => /^\[\d\d:\d\d\] fix: passed: passed 2\/2 consecutive runs · 2 turns/.test(l)),
+      r.out.some((l) => /^\[\d\d:\d\d\] fix: passed: passed 2\/2 consecutive runs · 3 turns/.test(l)),
     ).toBe(true);
     expect(r.out).toContain("Status: Success (exit 0)");
 
@@ -242,7 +207,14 @@ echo "ok $n"
           new_string: "",
         }),
       ),
-      calls(fixFinish),
+      calls(
+        tool("finish", {
+          summary: "No more lost races",
+          root_cause: "flaky.sh failed every third call",
+          changes: "src/flaky.sh: drop the race",
+          performance: "none",
+        }),
+      ),
     ]);
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, {
@@ -275,7 +247,7 @@ echo "ok $n"
     });
     // Someone already has a branch of the default name: it is left alone, the run takes -2.
     await sh(repo.dir, "branch", BRANCH);
-    fake = await startFakeAnthropic(fixAddSteps());
+    fake = await startFakeAnthropic(addBugFix(TEST_DIR));
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, { ...detInfo, "existing-test-path": "tests/test_add.sh" });
 
@@ -288,7 +260,7 @@ echo "ok $n"
     expect(r.text).toContain("test:       existing tests/test_add.sh (phase 1 writes none)");
     expect(r.text).toMatch(/reproduce: run 2\/2 on the base commit failed/);
     expect(r.text).toContain("reproduction: existing test tests/test_add.sh (bash tests/test_add.sh)");
-    expect(fake.requests).toHaveLength(2);
+    expect(fake.requests).toHaveLength(3);
     expect(JSON.stringify(fake.requests[0]!.messages[0])).toContain("Phase 2");
     const report = await reportOf(cwd);
     expect(report.text).toContain("- existing test: tests/test_add.sh");
@@ -357,7 +329,7 @@ echo "ok $n"
   it("--dry-run with a token: prints the push and the PR it would make and contacts nothing", async () => {
     repo = await makeRepo({ "src/add.sh": ADD_BUGGY });
     await sh(repo.dir, "remote", "add", "origin", "https://github.com/acme/widgets.git");
-    fake = await startFakeAnthropic([...reproduceAddSteps(), ...fixAddSteps()]);
+    fake = await startFakeAnthropic(addBugSession(TEST_DIR));
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, detInfo);
     const unmatched: string[] = [];
@@ -393,7 +365,7 @@ echo "ok $n"
     await execa("git", ["init", "-q", "--bare", "-b", "main", remote]);
     await sh(repo.dir, "remote", "add", "origin", `file://${remote}`);
     await sh(repo.dir, "push", "-q", "origin", "main");
-    fake = await startFakeAnthropic([...reproduceAddSteps(), ...fixAddSteps()]);
+    fake = await startFakeAnthropic(addBugSession(TEST_DIR));
     const cwd = await tempDir("cwd");
     await writeInfo(cwd, detInfo);
     let created: Record<string, unknown> | undefined;

@@ -7,7 +7,8 @@ import { calls, type FakeStep, tool } from "./fake-anthropic.js";
 
 export const ADD_BUGGY = "#!/usr/bin/env bash\n# Prints the sum of two integers.\necho $(( $1 - $2 ))\n";
 
-export function addBugSession(testDir: string): FakeStep[] {
+/** Phase 1: read the code, write the test folder, finish with its command. */
+export function addBugReproduce(testDir: string): FakeStep[] {
   return [
     calls(tool("read_file", { path: "src/add.sh" })),
     calls(
@@ -30,6 +31,12 @@ export function addBugSession(testDir: string): FakeStep[] {
         failure_mode: "add.sh prints 2-3 instead of 2+3",
       }),
     ),
+  ];
+}
+
+/** Phase 2: the one-character fix, a check, and the finish with the summary. */
+export function addBugFix(testDir: string): FakeStep[] {
+  return [
     calls(tool("edit_file", { path: "src/add.sh", old_string: "$1 - $2", new_string: "$1 + $2" })),
     calls(tool("run_command", { command: `bash ${testDir}/run_test.sh` })),
     calls(
@@ -41,4 +48,8 @@ export function addBugSession(testDir: string): FakeStep[] {
       }),
     ),
   ];
+}
+
+export function addBugSession(testDir: string): FakeStep[] {
+  return [...addBugReproduce(testDir), ...addBugFix(testDir)];
 }

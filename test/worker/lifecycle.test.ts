@@ -2,35 +2,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { requestCancel, retryJob } from "../../src/queue/cancel.js";
-import { runCommand } from "../../src/worker/process.js";
 import type { JobContext, JobRunner } from "../../src/worker/types.js";
-import { makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
+import { commandRunner, makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
 import { alive, until } from "./helpers/proc.js";
 
 let bed: WorkerTestBed;
 afterEach(async () => {
   await bed?.teardown();
 });
-
-/** A runner that runs `cmd` in the workspace (through the process-group helper) and reports. */
-function commandRunner(cmd: string, seen: JobContext[] = []): JobRunner {
-  return async (ctx) => {
-    seen.push(ctx);
-    ctx.onProgress({ steps: [{ name: "Reproduce the failure", state: "running" }], message: "reproducing" });
-    const r = await runCommand(cmd, {
-      cwd: ctx.workspace,
-      signal: ctx.signal,
-      env: { PATH: process.env.PATH },
-    });
-    return {
-      state: r.exitCode === 0 ? "succeeded" : "failed",
-      message: `command said: ${r.stdout.trim()}`,
-      steps: [{ name: "Reproduce the failure", state: r.exitCode === 0 ? "done" : "failed" }],
-      spend: { tokens: 1234, costUsd: 0.05 },
-      links: { pullRequest: "https://github.com/acme/widget/pull/10" },
-    };
-  };
-}
 
 describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
   it("runs a job in a worktree at the named SHA, throttles edits and ends in one final comment", async () => {

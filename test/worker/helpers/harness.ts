@@ -8,8 +8,9 @@ import { JobQueues } from "../../../src/queue/queues.js";
 import { createLogger } from "../../../src/shared/logger.js";
 import { createAppGitHubFactory } from "../../../src/worker/github.js";
 import type { PoolPlan } from "../../../src/worker/hardware.js";
+import { runCommand } from "../../../src/worker/process.js";
 import { type RunningWorker, type StartWorkerOptions, startWorker } from "../../../src/worker/service.js";
-import type { JobRunner } from "../../../src/worker/types.js";
+import type { JobContext, JobRunner } from "../../../src/worker/types.js";
 import { WorkspaceManager } from "../../../src/worker/workspace.js";
 import { type FakeGitHub, startFakeGitHub, TEST_APP_ID, testPrivateKey } from "../../helpers/fake-github.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../../helpers/redis.js";
@@ -96,4 +97,24 @@ export class WorkerTestBed {
     await this.gh.close();
     await dropPrefix(this.prefix);
   }
+}
+
+/** A runner that runs `cmd` in the workspace (through the process-group helper) and reports. */
+export function commandRunner(cmd: string, seen: JobContext[] = []): JobRunner {
+  return async (ctx) => {
+    seen.push(ctx);
+    ctx.onProgress({ steps: [{ name: "Reproduce the failure", state: "running" }], message: "reproducing" });
+    const r = await runCommand(cmd, {
+      cwd: ctx.workspace,
+      signal: ctx.signal,
+      env: { PATH: process.env.PATH },
+    });
+    return {
+      state: r.exitCode === 0 ? "succeeded" : "failed",
+      message: `command said: ${r.stdout.trim()}`,
+      steps: [{ name: "Reproduce the failure", state: r.exitCode === 0 ? "done" : "failed" }],
+      spend: { tokens: 1234, costUsd: 0.05 },
+      links: { pullRequest: "https://github.com/acme/widget/pull/10" },
+    };
+  };
 }
