@@ -176,7 +176,12 @@ export class TriageEngine {
       }
     }
     // The step's script and env echoed under "##[group]Run ..." are source text, not output.
-    if (this.#inRunEcho) return;
+    // A `##[error]` is never echo: it also ends a run group whose `##[endgroup]` never came
+    // (a truncated or hand-assembled log), so the output after it is read again.
+    if (this.#inRunEcho) {
+      if (!isError) return;
+      this.#inRunEcho = false;
+    }
 
     const hit =
       isError || this.#tracebackLeft > 0 || mightMatter(line) ? this.#analyze(n, line, isError) : null;

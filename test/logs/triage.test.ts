@@ -163,3 +163,18 @@ describe("signature and fingerprint", () => {
     );
   });
 });
+
+describe("a run group that is never closed", () => {
+  it("still reports the ##[error] that ends the step, and reads the output after it", () => {
+    const log = [
+      "2026-11-24T10:00:00.0000000Z ##[group]Run bash tests/run.sh",
+      "2026-11-24T10:00:00.1000000Z bash tests/run.sh",
+      "2026-11-24T10:00:01.0000000Z ##[error]Process completed with exit code 1.",
+      "2026-11-24T10:00:01.1000000Z FAILED tests/test_add.py::test_add - AssertionError: expected 5, got -1",
+    ].join("\n");
+    const t = triageText(log);
+    expect(t.failureFound).toBe(true);
+    expect(t.failingTests).toEqual(["tests/test_add.py::test_add"]);
+    expect(t.errorAnnotations).toEqual(["Process completed with exit code 1."]);
+  });
+});
