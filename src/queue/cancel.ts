@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
-import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
-import { type EnqueueResult, JobQueues } from "./queues.js";
+import { JobQueues } from "./queues.js";
 
 /**
  * Cross-process job control for `/autofix cancel` and `/autofix retry`.
@@ -10,8 +9,8 @@ import { type EnqueueResult, JobQueues } from "./queues.js";
  * starts or checks later still sees it) and a pub/sub message on the control channel; the
  * worker holding the job aborts it and ends its status in "cancelled".
  *
- * Retry: the web process re-enqueues the same request (retryJob below, or JobQueues.enqueue
- * with the job's data); the fingerprint dedup keeps it to one live job per target.
+ * Retry lives in the web process: it re-enqueues the last request saved for the target
+ * (src/triggers/store.ts); the fingerprint dedup keeps it to one live job per target.
  */
 
 export type CancelResult = "removed-waiting" | "signalled-running" | "not-found";
@@ -76,24 +75,6 @@ export async function requestCancel(
   } finally {
     await queues.close();
   }
-}
-
-/**
- * Re-enqueue the request of an earlier job (finished, failed or cancelled) as a new job.
- * Returns null when the job is gone from Redis (then enqueue a fresh FixJob instead).
- */
-export async function retryJob(
-  queues: JobQueues,
-  pool: string,
-  jobId: string,
-  now: Date = new Date(),
-): Promise<EnqueueResult | null> {
-  const job = await queues.queue(pool).getJob(jobId);
-  if (!job) return null;
-  const parsed = parseFixJob(job.data);
-  if (!parsed.ok) throw new Error(`job ${jobId} has invalid data: ${parsed.problems.join("; ")}`);
-  const again: FixJob = { ...parsed.job, createdAt: now.toISOString() };
-  return queues.enqueue(again);
 }
 
 /**

@@ -13,13 +13,7 @@ import { loadTranscript, startReplayServer } from "../../src/demo/replay.js";
 import { createDemoRepo } from "../../src/demo/repo.js";
 import { makeRepo, sh, type TestRepo } from "../agent/repo.js";
 import { ADD_BUGGY, addBugFix, addBugSession } from "../helpers/add-bug.js";
-import {
-  calls,
-  type FakeAnthropic,
-  type FakeStep,
-  startFakeAnthropic,
-  tool,
-} from "../helpers/fake-anthropic.js";
+import { calls, type FakeAnthropic, startFakeAnthropic, tool } from "../helpers/fake-anthropic.js";
 
 /**
  * `autofix run` end to end: real git repositories in temp folders, the real harness and gate

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { requestCancel, retryJob } from "../../src/queue/cancel.js";
+import { requestCancel } from "../../src/queue/cancel.js";
 import type { JobContext, JobRunner } from "../../src/worker/types.js";
 import { commandRunner, makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
 import { alive, until } from "./helpers/proc.js";
@@ -74,13 +74,6 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(await bed.queues.enqueue(n150Job)).toMatchObject({ deduplicated: false });
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", "no-such-job")).toBe("not-found");
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", jobId)).toBe("not-found");
-
-    // Retry re-enqueues the same request as a new job.
-    const again = await retryJob(bed.queues, "cpu", jobId);
-    expect(again?.jobId).toBeTruthy();
-    expect(again?.jobId).not.toBe(jobId);
-    const retried = await bed.queues.queue("cpu").getJob(again!.jobId);
-    expect(retried?.data.target.headSha).toBe(sha);
   });
 
   it("an invalid job fails permanently with a comment that says why", async () => {
