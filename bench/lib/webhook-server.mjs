@@ -8,9 +8,7 @@ import { createNodeMiddleware, Probot, ProbotOctokit } from "probot";
 import { POOL_NAMES } from "../../dist/src/config/pools.js";
 import { JobQueues } from "../../dist/src/queue/queues.js";
 import { createLogger } from "../../dist/src/shared/logger.js";
-import { PermissionCache } from "../../dist/src/triggers/authorize.js";
-import { registerTriggers } from "../../dist/src/triggers/index.js";
-import { TriggerStore } from "../../dist/src/triggers/store.js";
+import { createTriggerDeps, registerTriggers } from "../../dist/src/triggers/index.js";
 
 const [mode, githubUrl, redisUrl, prefix] = process.argv.slice(2);
 const log = createLogger({ level: "warn", destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -32,19 +30,19 @@ if (mode === "autofix") {
   queues = new JobQueues({ redis: redisUrl, prefix });
   await queues.queue("cpu").waitUntilReady();
   appFn = (app) =>
-    registerTriggers(app, {
-      settings: {
-        APP_ID: "1",
-        githubWebUrl: "https://github.com",
-        pools: [...POOL_NAMES],
-        AUTOFIX_QUEUE_PREFIX: prefix,
-      },
-      queues,
-      store: new TriggerStore(queues.connection, prefix),
-      permissions: new PermissionCache(),
-      log,
-      now: () => new Date(),
-    });
+    registerTriggers(
+      app,
+      createTriggerDeps(
+        {
+          APP_ID: "1",
+          githubWebUrl: "https://github.com",
+          pools: [...POOL_NAMES],
+          AUTOFIX_QUEUE_PREFIX: prefix,
+        },
+        queues,
+        log,
+      ),
+    );
 } else {
   // The baseline: Probot verifies the signature and acknowledges; one no-op handler.
   appFn = (app) => app.on("issue_comment.created", async () => {});

@@ -1,4 +1,6 @@
 import type { Context, Probot } from "probot";
+import type { JobQueues } from "../queue/queues.js";
+import type { Logger } from "../shared/logger.js";
 import type { Registration } from "../web/app.js";
 import { PermissionCache } from "./authorize.js";
 import { onWorkflowRun } from "./ci/on-workflow-run.js";
@@ -54,16 +56,23 @@ export function registerTriggers(app: Probot, deps: TriggerDeps, listeners: Deci
 }
 
 /** The web process's trigger registration, built from the shared web dependencies. */
-export function triggersRegistration(listeners: DecisionListener[] = []): Registration {
-  return (app, web) => {
-    const deps: TriggerDeps = {
-      settings: web.settings,
-      queues: web.queues,
-      store: new TriggerStore(web.queues.connection, web.settings.AUTOFIX_QUEUE_PREFIX),
-      permissions: new PermissionCache(),
-      log: web.log,
-      now: () => new Date(),
-    };
-    registerTriggers(app, deps, listeners);
+/** The handlers' dependencies from the queues and settings; `now` can be fixed for tests. */
+export function createTriggerDeps(
+  settings: TriggerDeps["settings"],
+  queues: JobQueues,
+  log: Logger,
+  now: () => Date = () => new Date(),
+): TriggerDeps {
+  return {
+    settings,
+    queues,
+    store: new TriggerStore(queues.connection, settings.AUTOFIX_QUEUE_PREFIX),
+    permissions: new PermissionCache(),
+    log,
+    now,
   };
+}
+
+export function triggersRegistration(listeners: DecisionListener[] = []): Registration {
+  return (app, web) => registerTriggers(app, createTriggerDeps(web.settings, web.queues, web.log), listeners);
 }

@@ -5,13 +5,10 @@ import Anthropic from "@anthropic-ai/sdk";
 import { Probot, ProbotOctokit } from "probot";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Settings } from "../../src/config/env.js";
-import { POOL_NAMES } from "../../src/config/pools.js";
 import { createJobRunner } from "../../src/publish/job-runner.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { createLogger } from "../../src/shared/logger.js";
-import { PermissionCache } from "../../src/triggers/authorize.js";
-import { registerTriggers } from "../../src/triggers/index.js";
-import { TriggerStore } from "../../src/triggers/store.js";
+import { createTriggerDeps, registerTriggers } from "../../src/triggers/index.js";
 import { createAppGitHubFactory } from "../../src/worker/github.js";
 import { type RunningWorker, startWorker } from "../../src/worker/service.js";
 import { WorkspaceManager } from "../../src/worker/workspace.js";
@@ -20,6 +17,7 @@ import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropi
 import { type FakeGitHub, startFakeGitHub, TEST_APP_ID, testPrivateKey } from "../helpers/fake-github.js";
 import { examplePayload } from "../helpers/github.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
+import { testSettings } from "../triggers/harness.js";
 import { makeRemote, sh } from "../worker/helpers/git-fixture.js";
 import { until } from "../worker/helpers/proc.js";
 
@@ -79,19 +77,7 @@ async function setUp(): Promise<Bed> {
     })),
   });
   await probot.load((app) =>
-    registerTriggers(app, {
-      settings: {
-        APP_ID: TEST_APP_ID,
-        githubWebUrl: "https://github.com",
-        pools: [...POOL_NAMES],
-        AUTOFIX_QUEUE_PREFIX: prefix,
-      },
-      queues,
-      store: new TriggerStore(queues.connection, prefix),
-      permissions: new PermissionCache(),
-      log: silent,
-      now: () => new Date(),
-    }),
+    registerTriggers(app, createTriggerDeps(testSettings(prefix, TEST_APP_ID), queues, silent)),
   );
   return {
     gh,

@@ -2,11 +2,24 @@ import nock from "nock";
 import type { Probot } from "probot";
 import { POOL_NAMES } from "../../src/config/pools.js";
 import { JobQueues } from "../../src/queue/queues.js";
-import { PermissionCache } from "../../src/triggers/authorize.js";
-import { type DecisionRecord, registerTriggers, type TriggerDeps } from "../../src/triggers/index.js";
-import { TriggerStore } from "../../src/triggers/store.js";
+import {
+  createTriggerDeps,
+  type DecisionRecord,
+  registerTriggers,
+  type TriggerDeps,
+} from "../../src/triggers/index.js";
 import { loadApp, memoryLogger, testProbot } from "../helpers/github.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
+
+/** Trigger settings for tests: every pool served, github.com links. */
+export function testSettings(prefix: string, appId = "1"): TriggerDeps["settings"] {
+  return {
+    APP_ID: appId,
+    githubWebUrl: "https://github.com",
+    pools: [...POOL_NAMES],
+    AUTOFIX_QUEUE_PREFIX: prefix,
+  };
+}
 
 export interface TriggerHarness {
   probot: Probot;
@@ -26,19 +39,7 @@ export async function triggerHarness(redisUrl = TEST_REDIS_URL): Promise<Trigger
   const prefix = uniquePrefix("trig");
   const queues = new JobQueues({ redis: redisUrl, prefix });
   const { log } = memoryLogger();
-  const deps: TriggerDeps = {
-    settings: {
-      APP_ID: "1",
-      githubWebUrl: "https://github.com",
-      pools: [...POOL_NAMES],
-      AUTOFIX_QUEUE_PREFIX: prefix,
-    },
-    queues,
-    store: new TriggerStore(queues.connection, prefix),
-    permissions: new PermissionCache(),
-    log,
-    now: () => new Date("2026-11-24T10:00:00Z"),
-  };
+  const deps = createTriggerDeps(testSettings(prefix), queues, log, () => new Date("2026-11-24T10:00:00Z"));
   const decisions: TriggerHarness["decisions"] = [];
   const probot = testProbot(log);
   await loadApp(probot, (app) =>

@@ -4,11 +4,8 @@ import { Redis } from "ioredis";
 import nock from "nock";
 import { createNodeMiddleware } from "probot";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { POOL_NAMES } from "../../src/config/pools.js";
 import { JobQueues } from "../../src/queue/queues.js";
-import { PermissionCache } from "../../src/triggers/authorize.js";
-import { registerTriggers } from "../../src/triggers/index.js";
-import { TriggerStore } from "../../src/triggers/store.js";
+import { createTriggerDeps, registerTriggers } from "../../src/triggers/index.js";
 import {
   API,
   examplePayload,
@@ -20,7 +17,7 @@ import {
   testProbot,
 } from "../helpers/github.js";
 import { TEST_REDIS_URL } from "../helpers/redis.js";
-import { type TriggerHarness, triggerHarness } from "./harness.js";
+import { type TriggerHarness, testSettings, triggerHarness } from "./harness.js";
 
 const OWNER = "Codertocat";
 const REPO = "Hello-World";
@@ -252,20 +249,7 @@ describe("webhook path when Redis is down", () => {
     const { log } = memoryLogger();
     const probot = testProbot(log);
     const middleware = await createNodeMiddleware(
-      (app) =>
-        registerTriggers(app, {
-          settings: {
-            APP_ID: "1",
-            githubWebUrl: "https://github.com",
-            pools: [...POOL_NAMES],
-            AUTOFIX_QUEUE_PREFIX: "autofix-down",
-          },
-          queues,
-          store: new TriggerStore(queues.connection, "autofix-down"),
-          permissions: new PermissionCache(),
-          log,
-          now: () => new Date(),
-        }),
+      (app) => registerTriggers(app, createTriggerDeps(testSettings("autofix-down"), queues, log)),
       { probot },
     );
     server = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
