@@ -1,7 +1,7 @@
 import type { RepoConfig } from "../config/repo-config.js";
+import type { CommandResult, ExecOptions } from "../sandbox/executor.js";
 import { redact } from "../shared/redact.js";
 import { lastLines } from "./output.js";
-import type { CommandResult, RunOptions } from "./process.js";
 import type { GateResult, GateRun } from "./types.js";
 
 /**
@@ -119,7 +119,7 @@ export function toGateRun(gate: GateName, run: number, r: CommandResult): GateRu
   };
 }
 
-export type CommandRunner = (command: string, opts: RunOptions) => Promise<CommandResult>;
+export type CommandRunner = (command: string, opts: ExecOptions) => Promise<CommandResult>;
 
 export interface GateRunOptions {
   run: CommandRunner;

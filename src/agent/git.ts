@@ -1,33 +1,15 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { execa } from "execa";
-import { scrubEnv } from "./process.js";
+import { COMMIT_EMAIL, SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../git/safe.js";
+import type { JobExecutor } from "../sandbox/executor.js";
 
 /**
- * Git as the harness uses it in the workspace. The model's commands may have written to the
- * workspace's `.git/config` or hooks, so every harness git call disables hooks and fsmonitor
- * and runs with the same scrubbed environment as the agent's commands: nothing the model
- * planted can run with a secret in reach. Pushing is not done here.
+ * Git as the harness uses it in the workspace, through the job's executor (so it runs where
+ * the job's commands run). The model's commands may have written to the workspace's
+ * `.git/config` or hooks, so every harness git call disables hooks and fsmonitor: nothing the
+ * model planted runs with a secret in reach. Pushing is not done here.
  */
 
-/** Author and committer email of every commit the harness makes: the only commits a push may replace. */
-export const COMMIT_EMAIL = "autofix@users.noreply.github.com";
-
-export const SAFE_GIT_CONFIG = [
-  "-c",
-  "core.hooksPath=/dev/null",
-  "-c",
-  "core.fsmonitor=false",
-  "-c",
-  "core.quotePath=false",
-  "-c",
-  "commit.gpgSign=false",
-  "-c",
-  "user.name=autofix",
-  "-c",
-  `user.email=${COMMIT_EMAIL}`,
-];
+export { COMMIT_EMAIL, SAFE_GIT_CONFIG };
 
 export class GitError extends Error {
   override name = "GitError";
@@ -38,43 +20,45 @@ export interface GitOptions {
   env?: Record<string, string>;
   /** Return the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
+  /** Folder to run in (default: the workspace). */
+  cwd?: string;
 }
 
 export async function git(
-  cwd: string,
+  exec: JobExecutor,
   args: string[],
   opts: GitOptions = {},
 ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  const r = await execa("git", [...SAFE_GIT_CONFIG, ...args], {
-    cwd,
-    env: { ...scrubEnv(process.env), GIT_CONFIG_NOSYSTEM: "1", ...opts.env },
-    extendEnv: false,
-    reject: false,
-    stripFinalNewline: true,
-    timeout: 120_000,
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    maxBuffer: 64 * 1024 * 1024,
+  const r = await exec.run(["git", ...SAFE_GIT_CONFIG, ...args], {
+    cwd: opts.cwd ?? exec.workspace,
+    env: { ...SAFE_GIT_ENV, ...opts.env },
+    timeoutMs: 120_000,
+    headBytes: 0,
+    tailBytes: 64 * 1024 * 1024,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const exitCode = r.exitCode ?? -1;
+  const stdout = r.stdout.replace(/\n$/, "");
+  const stderr = r.stderr.replace(/\n$/, "");
   if (exitCode !== 0 && !opts.allowFailure) {
-    throw new GitError(`git ${args.join(" ")} failed (${exitCode}): ${String(r.stderr).slice(0, 500)}`);
+    throw new GitError(`git ${args.join(" ")} failed (${exitCode}): ${stderr.slice(0, 500)}`);
   }
-  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode };
+  return { stdout, stderr, exitCode };
 }
 
-export async function isGitRepo(cwd: string): Promise<boolean> {
-  const r = await git(cwd, ["rev-parse", "--is-inside-work-tree"], { allowFailure: true });
+export async function isGitRepo(exec: JobExecutor): Promise<boolean> {
+  const r = await git(exec, ["rev-parse", "--is-inside-work-tree"], { allowFailure: true });
   return r.exitCode === 0 && r.stdout.trim() === "true";
 }
 
-export async function revParse(cwd: string, rev: string): Promise<string> {
-  return (await git(cwd, ["rev-parse", "--verify", `${rev}^{commit}`])).stdout.trim();
+export async function revParse(exec: JobExecutor, rev: string): Promise<string> {
+  return (await git(exec, ["rev-parse", "--verify", `${rev}^{commit}`])).stdout.trim();
 }
 
 /** Paths with changes against `rev`, tracked and untracked (respecting .gitignore). */
-export async function changedPaths(cwd: string, rev: string): Promise<string[]> {
-  const tracked = await git(cwd, ["diff", "--name-only", "-z", rev, "--"]);
-  const untracked = await git(cwd, ["ls-files", "--others", "--exclude-standard", "-z"]);
+export async function changedPaths(exec: JobExecutor, rev: string): Promise<string[]> {
+  const tracked = await git(exec, ["diff", "--name-only", "-z", rev, "--"]);
+  const untracked = await git(exec, ["ls-files", "--others", "--exclude-standard", "-z"]);
   const all = [...tracked.stdout.split("\0"), ...untracked.stdout.split("\0")].filter(Boolean);
   return [...new Set(all)].sort();
 }
@@ -82,34 +66,36 @@ export async function changedPaths(cwd: string, rev: string): Promise<string[]> 
 /**
  * Make a commit whose parent is `parent` and whose tree is the parent's tree plus the current
  * worktree state of `paths` (added, modified or deleted), without touching HEAD, the index or
- * the worktree. Uses a temporary index.
+ * the worktree. Uses a temporary index inside the repository's git folder (visible wherever
+ * the executor runs).
  */
 export async function commitPaths(
-  cwd: string,
+  exec: JobExecutor,
   parent: string,
   paths: string[],
   message: string,
   opts: { signal?: AbortSignal } = {},
 ): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), "autofix-index-"));
-  const env = { GIT_INDEX_FILE: path.join(dir, "index") };
+  const gitDir = (await git(exec, ["rev-parse", "--absolute-git-dir"], opts)).stdout.trim();
+  const index = path.join(gitDir, `autofix-index-${process.pid}-${Date.now().toString(36)}`);
+  const env = { GIT_INDEX_FILE: index };
   try {
-    await git(cwd, ["read-tree", parent], { env, ...opts });
+    await git(exec, ["read-tree", parent], { env, ...opts });
     if (paths.length > 0) {
       // --all records deletions too; -f would add ignored files, which we do not want.
-      await git(cwd, ["add", "--all", "--", ...paths.map((p) => `:(literal)${p}`)], { env, ...opts });
+      await git(exec, ["add", "--all", "--", ...paths.map((p) => `:(literal)${p}`)], { env, ...opts });
     }
-    const tree = (await git(cwd, ["write-tree"], { env, ...opts })).stdout.trim();
+    const tree = (await git(exec, ["write-tree"], { env, ...opts })).stdout.trim();
     return (
-      await git(cwd, ["commit-tree", tree, "-p", parent, "-m", message], { env, ...opts })
+      await git(exec, ["commit-tree", tree, "-p", parent, "-m", message], { env, ...opts })
     ).stdout.trim();
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await exec.run(["rm", "-f", index], { cwd: exec.workspace }).catch(() => {});
   }
 }
 
 /** Files that differ between two commits. */
-export async function diffNames(cwd: string, from: string, to: string): Promise<string[]> {
-  const r = await git(cwd, ["diff", "--name-only", "-z", from, to, "--"]);
+export async function diffNames(exec: JobExecutor, from: string, to: string): Promise<string[]> {
+  const r = await git(exec, ["diff", "--name-only", "-z", from, to, "--"]);
   return r.stdout.split("\0").filter(Boolean).sort();
 }

@@ -4,6 +4,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import { DEFAULT_MODEL } from "../config/env.js";
 import type { RepoConfig } from "../config/repo-config.js";
 import type { FixRequest } from "../contracts/fix-request.js";
+import type { JobExecutor } from "../sandbox/executor.js";
 import { redact } from "../shared/redact.js";
 import { fixPlan, type GatePlan, reproducePlan, runGate } from "./gates.js";
 import { changedPaths, commitPaths, diffNames, git, isGitRepo, revParse } from "./git.js";
@@ -19,7 +20,6 @@ import {
 } from "./outcome.js";
 import { lastLines } from "./output.js";
 import { confinePath, isInside } from "./paths.js";
-import { type CommandResult, type RunOptions, runCommand } from "./process.js";
 import { fixPrompt, loadPrompts, type PromptTemplates, reproducePrompt, systemPrompt } from "./prompts.js";
 import { addUsage } from "./spend.js";
 import {
@@ -46,8 +46,7 @@ import {
 } from "./types.js";
 
 export interface RunFixAgentOptions {
-  /** The checkout, at `baseSha`, clean. */
-  workspace: string;
+  /** The checkout, at `baseSha`, clean (the executor's workspace). */
   baseSha: string;
   /** Deterministic branch name given by the caller (`autofix/<slug>`). Not pushed here. */
   branch: string;
@@ -75,8 +74,8 @@ export interface RunFixAgentOptions {
   killGraceMs?: number;
   /** Refused finishes (failed gates) per phase before giving up. */
   maxFinishAttempts?: number;
-  /** Injected for tests; defaults to the real process runner. */
-  runCommand?: (command: string, opts: RunOptions) => Promise<CommandResult>;
+  /** Where every command of the run goes: tools, gates, the build and the harness's git. */
+  executor: JobExecutor;
 }
 
 const MINUTE = 60_000;
@@ -102,8 +101,9 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
   const started = now();
   const model = o.model ?? process.env.AUTOFIX_MODEL ?? DEFAULT_MODEL;
   const jobSignal = o.signal ?? new AbortController().signal;
-  const run = o.runCommand ?? runCommand;
-  const workspace = path.resolve(o.workspace);
+  const exec = o.executor;
+  const run = exec.run;
+  const workspace = exec.workspace;
   const config = o.config;
   const b = config.budgets;
   const commandTimeoutMs = b.command_timeout_minutes * MINUTE;
@@ -203,7 +203,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
   ) => {
     const r = await runGate(plan, {
       run: (cmd, opts) =>
-        run(cmd, { ...opts, ...(o.killGraceMs !== undefined ? { graceMs: o.killGraceMs } : {}) }),
+        run(cmd, { ...opts, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}) }),
       command,
       cwd: workspace,
       timeoutMs: commandTimeoutMs,
@@ -222,20 +222,20 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
   let prompts: PromptTemplates;
   try {
     prompts = await loadPrompts(o.promptsRoot);
-    if (!(await isGitRepo(workspace))) throw new AgentSetupError(`${workspace} is not a git checkout`);
-    const head = await revParse(workspace, "HEAD");
-    const base = await revParse(workspace, o.baseSha);
+    if (!(await isGitRepo(exec))) throw new AgentSetupError(`${workspace} is not a git checkout`);
+    const head = await revParse(exec, "HEAD");
+    const base = await revParse(exec, o.baseSha);
     if (head !== base)
       throw new AgentSetupError(`the workspace is at ${head}, not at the base commit ${o.baseSha}`);
-    const dirty = await changedPaths(workspace, "HEAD");
+    const dirty = await changedPaths(exec, "HEAD");
     if (dirty.length > 0) {
       throw new AgentSetupError(`the workspace has uncommitted changes (${dirty.slice(0, 5).join(", ")})`);
     }
-    const ref = await git(workspace, ["check-ref-format", "--branch", o.branch], { allowFailure: true });
+    const ref = await git(exec, ["check-ref-format", "--branch", o.branch], { allowFailure: true });
     if (ref.exitCode !== 0 || !o.branch)
       throw new AgentSetupError(`"${o.branch}" is not a valid branch name`);
     // Work on a detached HEAD: the caller's branches are never moved.
-    await git(workspace, ["checkout", "-q", "--detach"]);
+    await git(exec, ["checkout", "-q", "--detach"]);
   } catch (err) {
     return finishResult({ status: "failed", reason: redact(`setup: ${(err as Error).message}`) });
   }
@@ -247,7 +247,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
         cwd: workspace,
         timeoutMs: b.build_minutes * MINUTE,
         signal,
-        ...(o.killGraceMs !== undefined ? { graceMs: o.killGraceMs } : {}),
+        ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
       });
       transcript.push({
         phase: "build",
@@ -283,7 +283,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
     if (out.status !== "passed") return finishResult();
   }
   // Anything the build left behind (untracked, not ignored) is not the agent's doing.
-  const preexisting = new Set(await changedPaths(workspace, o.baseSha));
+  const preexisting = new Set(await changedPaths(exec, o.baseSha));
 
   // ---- phase 1: reproduce ----
   const slug = slugOfBranch(o.branch);
@@ -339,7 +339,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
         };
       }
       // The test must fail on the unchanged code: put back anything changed outside its folder.
-      const reverted = await revertOutside(workspace, o.baseSha, dir.rel, preexisting);
+      const reverted = await revertOutside(exec, o.baseSha, dir.rel, preexisting);
       const hash = await hashTestPath(dir.abs);
       const g = await gate(plan, f.command, sig);
       gates.push(g.result);
@@ -382,15 +382,15 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
     if (end.accepted && reproduction) {
       // Commit the test alone on top of the base, and keep HEAD there for the fix phase.
       const repro = reproduction as Reproduction;
-      const files = await testFiles(workspace, repro.path);
+      const files = await testFiles(exec, repro.path);
       reproCommitSha = await commitPaths(
-        workspace,
+        exec,
         o.baseSha,
         files,
         redact(`autofix: reproduction test for ${slug}\n\n${repro.failureMode}\n\nRun: ${repro.command}`),
       );
-      await git(workspace, ["reset", "-q", reproCommitSha]);
-      await git(workspace, ["update-ref", `refs/autofix-repro/${o.branch}`, reproCommitSha]);
+      await git(exec, ["reset", "-q", reproCommitSha]);
+      await git(exec, ["update-ref", `refs/autofix-repro/${o.branch}`, reproCommitSha]);
     }
     return { code: end.code, reason: end.reason, usage: end.usage, turns: end.turns, gates };
   });
@@ -415,7 +415,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
     return {
       workspace,
       commandTimeoutMs,
-      runCommand: run,
+      executor: exec,
       protectedPaths,
       ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
     };
@@ -442,7 +442,7 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
           message: `The fix gate failed: ${g.result.reason}.\n${formatRuns(g.result.runs)}`,
         };
       }
-      const files = (await changedPaths(workspace, head)).filter(
+      const files = (await changedPaths(exec, head)).filter(
         (p) => !preexisting.has(p) && !isInside(reproAbs, path.join(workspace, p)) && !isRunArtefact(p),
       );
       if (files.length === 0) {
@@ -491,9 +491,9 @@ export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
       const message = redact(
         `autofix: ${firstLine(acc.summary.summary)}\n\nRoot cause: ${acc.summary.rootCause}`,
       );
-      fixCommitSha = await commitPaths(workspace, parent, acc.files, message);
-      await git(workspace, ["update-ref", `refs/heads/${o.branch}`, fixCommitSha]);
-      changedFiles = (await diffNames(workspace, o.baseSha, fixCommitSha)).filter(
+      fixCommitSha = await commitPaths(exec, parent, acc.files, message);
+      await git(exec, ["update-ref", `refs/heads/${o.branch}`, fixCommitSha]);
+      changedFiles = (await diffNames(exec, o.baseSha, fixCommitSha)).filter(
         (p) => !isInside(reproAbs, path.join(workspace, p)),
       );
     }
@@ -543,8 +543,9 @@ async function checkTestFolder(abs: string): Promise<string[]> {
 }
 
 /** Files of the test folder to commit: everything except run artefacts. */
-async function testFiles(workspace: string, rel: string): Promise<string[]> {
-  const all = await changedPaths(workspace, "HEAD");
+async function testFiles(exec: JobExecutor, rel: string): Promise<string[]> {
+  const workspace = exec.workspace;
+  const all = await changedPaths(exec, "HEAD");
   const root = path.join(workspace, rel);
   return all.filter(
     (p) =>
@@ -555,18 +556,19 @@ async function testFiles(workspace: string, rel: string): Promise<string[]> {
 
 /** Put back every change made outside the test folder since the base (files present before stay). */
 async function revertOutside(
-  workspace: string,
+  exec: JobExecutor,
   base: string,
   testRel: string,
   preexisting: ReadonlySet<string>,
 ): Promise<string[]> {
+  const workspace = exec.workspace;
   const root = path.join(workspace, testRel);
-  const changed = (await changedPaths(workspace, base)).filter(
+  const changed = (await changedPaths(exec, base)).filter(
     (p) => !preexisting.has(p) && !isInside(root, path.join(workspace, p)),
   );
   for (const p of changed) {
-    const inBase = await git(workspace, ["cat-file", "-e", `${base}:${p}`], { allowFailure: true });
-    if (inBase.exitCode === 0) await git(workspace, ["checkout", "-q", base, "--", `:(literal)${p}`]);
+    const inBase = await git(exec, ["cat-file", "-e", `${base}:${p}`], { allowFailure: true });
+    if (inBase.exitCode === 0) await git(exec, ["checkout", "-q", base, "--", `:(literal)${p}`]);
     else {
       const { abs } = await confinePath(workspace, p).catch(() => ({ abs: "" }));
       if (abs) await rm(abs, { force: true });

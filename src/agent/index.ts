@@ -7,7 +7,6 @@
 export { COMMIT_EMAIL } from "./git.js";
 export { AgentSetupError, type RunFixAgentOptions, runFixAgent } from "./harness.js";
 export { deriveReproCommand, overallStatus, slugOfBranch } from "./outcome.js";
-export { scrubEnv } from "./process.js";
 export { estimateCost, PRICE_TABLE, priceFor } from "./spend.js";
 export {
   AGENT_STATUSES,

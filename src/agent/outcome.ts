@@ -1,5 +1,5 @@
 import type { FixRequest } from "../contracts/fix-request.js";
-import { shellQuote } from "./process.js";
+import { shellQuote } from "../shared/shell.js";
 import type { AgentStatus, GateResult, PhaseEndCode, PhaseOutcome, PhaseStatus } from "./types.js";
 
 /** Pure decisions about outcomes: phase status, overall status, derived commands, names. */

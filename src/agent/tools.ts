@@ -1,11 +1,10 @@
 import { chmod, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Tool } from "@anthropic-ai/sdk/resources/messages/messages";
-import { execa } from "execa";
 import { z } from "zod";
+import type { CommandResult, JobExecutor } from "../sandbox/executor.js";
 import { clip } from "./output.js";
 import { confinePath, isInside, PathError } from "./paths.js";
-import { type CommandResult, type RunOptions, scrubEnv } from "./process.js";
 
 /**
  * The agent's tools: zod input schemas (published to the model as JSON schema) and handlers.
@@ -19,7 +18,8 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Upper bound for one command. */
   commandTimeoutMs: number;
-  runCommand: (command: string, opts: RunOptions) => Promise<CommandResult>;
+  /** The job's executor: every command a tool runs goes through it. */
+  executor: JobExecutor;
   /** Paths (relative to the workspace) the file tools refuse to change: the frozen test. */
   protectedPaths: string[];
   killGraceMs?: number;
@@ -177,7 +177,7 @@ async function search(input: z.infer<typeof searchInput>, ctx: ToolContext): Pro
   );
   const flags = [input.fixed ? "-F" : "-E", ...(input.ignore_case ? ["-i"] : [])];
   // A subprocess, never a JavaScript RegExp: a pathological pattern cannot block the event loop.
-  const [cmd, args] = inGit
+  const [cmd, args]: [string, string[]] = inGit
     ? [
         "git",
         [
@@ -196,18 +196,16 @@ async function search(input: z.infer<typeof searchInput>, ctx: ToolContext): Pro
         ],
       ]
     : ["grep", ["-r", "-n", "-I", "--exclude-dir=.git", ...flags, "-e", input.pattern, "--", rel]];
-  const r = await execa(cmd, args as string[], {
+  const r = await ctx.executor.run([cmd, ...args], {
     cwd: ctx.workspace,
-    env: scrubEnv(process.env),
-    extendEnv: false,
-    reject: false,
-    timeout: 30_000,
-    cancelSignal: ctx.signal,
-    maxBuffer: 16 * 1024 * 1024,
-    lines: false,
+    timeoutMs: 30_000,
+    signal: ctx.signal,
+    headBytes: 0,
+    tailBytes: 16 * 1024 * 1024,
   });
   if (r.exitCode === 1) return ok("no matches");
-  if (r.exitCode !== 0) return fail(`search failed: ${String(r.stderr).slice(0, 500) || "timed out"}`);
+  if (r.exitCode !== 0)
+    return fail(`search failed: ${r.stderr.slice(0, 500) || (r.timedOut ? "timed out" : "cancelled")}`);
   const lines = String(r.stdout).split("\n");
   const shown = lines.slice(0, MAX_SEARCH_LINES).map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l));
   if (lines.length > MAX_SEARCH_LINES)
@@ -284,11 +282,11 @@ async function runCommandTool(
     ctx.commandTimeoutMs,
     (input.timeout_seconds ?? Number.POSITIVE_INFINITY) * 1000,
   );
-  const r = await ctx.runCommand(input.command, {
+  const r = await ctx.executor.run(input.command, {
     cwd: ctx.workspace,
     timeoutMs,
     signal: ctx.signal,
-    ...(ctx.killGraceMs !== undefined ? { graceMs: ctx.killGraceMs } : {}),
+    ...(ctx.killGraceMs !== undefined ? { killGraceMs: ctx.killGraceMs } : {}),
   });
   return { content: formatCommandResult(r, timeoutMs), isError: r.timedOut || r.cancelled };
 }
@@ -298,27 +296,23 @@ async function gitDiff(input: z.infer<typeof gitDiffInput>, ctx: ToolContext): P
   const base = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"];
   const opts = {
     cwd: ctx.workspace,
-    env: scrubEnv(process.env),
-    extendEnv: false,
-    reject: false,
-    timeout: 30_000,
-    cancelSignal: ctx.signal,
-    maxBuffer: 64 * 1024 * 1024,
-  } as const;
-  const diff = await execa(
-    "git",
-    [...base, "diff", "--no-color", ...(input.stat ? ["--stat"] : []), "HEAD", "--", rel],
+    timeoutMs: 30_000,
+    signal: ctx.signal,
+    headBytes: 0,
+    tailBytes: 64 * 1024 * 1024,
+  };
+  const diff = await ctx.executor.run(
+    ["git", ...base, "diff", "--no-color", ...(input.stat ? ["--stat"] : []), "HEAD", "--", rel],
     opts,
   );
-  if (diff.exitCode !== 0) return fail(`git diff failed: ${String(diff.stderr).slice(0, 500)}`);
-  const untracked = await execa(
-    "git",
-    [...base, "ls-files", "--others", "--exclude-standard", "--", rel],
+  if (diff.exitCode !== 0) return fail(`git diff failed: ${diff.stderr.slice(0, 500)}`);
+  const untracked = await ctx.executor.run(
+    ["git", ...base, "ls-files", "--others", "--exclude-standard", "--", rel],
     opts,
   );
-  const extra = String(untracked.stdout).trim();
+  const extra = untracked.stdout.trim();
   const text = [
-    String(diff.stdout) || "(no changes to tracked files)",
+    diff.stdout.replace(/\n$/, "") || "(no changes to tracked files)",
     extra ? `untracked files:\n${extra}` : "",
   ]
     .filter(Boolean)

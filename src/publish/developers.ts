@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
+import { git } from "../agent/git.js";
+import type { JobExecutor } from "../sandbox/executor.js";
 import { CODEOWNERS_PATHS, ownersOfFiles, parseCodeowners } from "./codeowners.js";
 
 /** Owners of the changed files from the first CODEOWNERS GitHub would use. */
@@ -18,16 +19,14 @@ export async function codeOwners(workspace: string, files: readonly string[]): P
 
 /** People who changed these files recently (by commit count), bots and the app left out. */
 export async function recentAuthors(
-  workspace: string,
+  exec: JobExecutor,
   files: readonly string[],
   baseSha: string,
   limit = 5,
 ): Promise<string[]> {
   if (files.length === 0) return [];
-  const r = await execa("git", ["log", "-n", "200", "--format=%an <%ae>", baseSha, "--", ...files], {
-    cwd: workspace,
-    reject: false,
-    timeout: 30_000,
+  const r = await git(exec, ["log", "-n", "200", "--format=%an <%ae>", baseSha, "--", ...files], {
+    allowFailure: true,
   });
   if (r.exitCode !== 0) return [];
   const count = new Map<string, number>();

@@ -6,8 +6,9 @@ import { HeadTail } from "./head-tail.js";
  * The one way this service runs a command: in its own process group, so a timeout, a cancel
  * (AbortSignal) or the end of the leader kills the whole tree (SIGTERM, then SIGKILL after a
  * grace), and the call returns only when the group is gone. Never synchronous: a blocked
- * event loop stalls the worker's BullMQ lock renewal. The agent's tools and gates, git, tt-smi
- * and the card reset all go through it.
+ * event loop stalls the worker's BullMQ lock renewal. A job's commands reach it through the job's
+ * executor (src/sandbox); the service's own commands (git on the mirror, tt-smi, the card reset)
+ * through runHostCommand below.
  */
 
 export interface ProcessOptions {
@@ -28,6 +29,8 @@ export interface ProcessOptions {
   onOutput?: (stream: "stdout" | "stderr", chunk: string) => void;
   /** Reject when the command cannot be started (default: resolve with a note in the output). */
   rejectOnSpawnError?: boolean;
+  /** Told the leader's pid (the process group id) as soon as it exists. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface ProcessResult {
@@ -148,6 +151,7 @@ export function runProcess(
       stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
     });
     const pgid = child.pid;
+    if (pgid) opts.onSpawn?.(pgid);
     let timedOut = false;
     let cancelled = false;
     let settled = false;
@@ -221,4 +225,40 @@ export function runProcess(
     });
     child.on("close", () => void finish());
   });
+}
+
+export type CommandResult = ProcessResult;
+
+export type HostCommandOptions = Omit<ProcessOptions, "rejectOnSpawnError" | "headBytes" | "tailBytes"> & {
+  /** Maximum bytes of stdout and of stderr kept (the tail). */
+  maxOutputBytes?: number;
+};
+
+const HOST_MAX_OUTPUT = 1024 * 1024;
+
+/**
+ * A command of the service itself (git on the mirror, tt-smi, the card reset): runProcess with
+ * output tails of up to 1 MB, and a rejection when the command cannot be started. Resolves
+ * whatever the exit code.
+ */
+export function runHostCommand(
+  cmd: string | readonly string[],
+  opts: HostCommandOptions = {},
+): Promise<CommandResult> {
+  const { maxOutputBytes, ...rest } = opts;
+  return runProcess(cmd, {
+    ...rest,
+    headBytes: 0,
+    tailBytes: maxOutputBytes ?? HOST_MAX_OUTPUT,
+    rejectOnSpawnError: true,
+  });
+}
+
+/** A one-line description of a failed command for errors and comments. */
+export function describeFailure(what: string, r: CommandResult): string {
+  if (r.cancelled) return `${what}: cancelled`;
+  if (r.timedOut) return `${what}: timed out after ${Math.round(r.durationMs / 1000)} s`;
+  const tail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" | ");
+  const how = r.exitCode !== null ? `exit code ${r.exitCode}` : `signal ${r.signal}`;
+  return `${what}: ${how}${tail ? `: ${tail}` : ""}`;
 }

@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { access, readdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { findPool, POOLS, type PoolSpec } from "../config/pools.js";
-import { runCommand } from "./process.js";
+import { runHostCommand } from "../shared/process.js";
 
 /**
  * Which pools a host can serve. Functional core: parseTtSmiList and decidePools are pure;
@@ -224,7 +224,7 @@ export async function queryTtSmi(
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<{ boards: string[] } | { error: string }> {
   try {
-    const r = await runCommand([ttSmi, "-ls"], {
+    const r = await runHostCommand([ttSmi, "-ls"], {
       env: opts.env ?? process.env,
       timeoutMs: opts.timeoutMs ?? 30_000,
       ...(opts.signal ? { signal: opts.signal } : {}),

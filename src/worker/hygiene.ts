@@ -1,6 +1,6 @@
 import { readdir, readlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type CommandResult, describeFailure, runCommand } from "./process.js";
+import { type CommandResult, describeFailure, runHostCommand } from "../shared/process.js";
 
 /**
  * Card hygiene between jobs: kill processes still holding a device, reset the cards, and
@@ -104,7 +104,7 @@ export async function resetCards(
 ): Promise<{ ok: true; attempts: number } | { ok: false; error: string }> {
   let last: CommandResult | undefined;
   for (let attempt = 1; attempt <= 2; attempt++) {
-    last = await runCommand(command, {
+    last = await runHostCommand(command, {
       env: opts.env ?? process.env,
       timeoutMs: opts.timeoutMs ?? 120_000,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -137,7 +137,7 @@ export async function checkHealth(input: HealthInput): Promise<string | null> {
     return `${input.deviceDir} has ${devices.length} device node${devices.length === 1 ? "" : "s"}, ${input.cardsNeeded} needed`;
   }
   if (input.ttSmi) {
-    const r = await runCommand([input.ttSmi, "-ls"], {
+    const r = await runHostCommand([input.ttSmi, "-ls"], {
       env: input.env ?? process.env,
       timeoutMs: input.timeoutMs ?? 30_000,
     });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import { parseRepoConfig, REPO_CONFIG_PATH } from "../config/repo-config.js";
 import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
+import { cardEnv, type ExecutorFactory, type JobExecutor } from "../sandbox/executor.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
 import { upsertStatusComment } from "../status/comment.js";
@@ -91,6 +92,8 @@ export interface ActiveJobHandle {
 
 export interface LifecycleDeps {
   runJob: JobRunner;
+  /** Makes the job's command executor around its workspace and cards. */
+  executors: ExecutorFactory;
   github: GitHubFactory;
   workspaces: WorkspaceManagerLike;
   clock: Clock;
@@ -209,6 +212,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
 
     let cards: string[] = [];
     let ws: Workspace | null = null;
+    let executor: JobExecutor | null = null;
     let cardsHeld = false;
     let wentBackToWait = false;
     try {
@@ -254,12 +258,18 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         ),
       });
 
+      executor = await deps.executors({
+        workspace: ws.dir,
+        env: cardEnv(cards),
+        cards,
+        jobId: `${jobId}-${attempt}`,
+      });
       const outcome = await deps.runJob({
         job: fix,
         jobId,
         attempt,
         maxAttempts,
-        workspace: ws.dir,
+        executor,
         signal: controller.signal,
         drain: deps.drain,
         octokit: gh.octokit,
@@ -277,7 +287,6 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
           token: () => gh.token(),
         },
         cards,
-        env: cards.length ? { TT_VISIBLE_DEVICES: cards.join(",") } : {},
       });
       if (abortKind) throw new JobAbort(abortKind);
       await reporter.finish({
@@ -364,6 +373,10 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       bullSignal?.removeEventListener("abort", onBullAbort);
       deps.active.delete(key);
       await deps.cancel.clear(plan.pool, jobId).catch(() => {});
+      // No process the job started outlives it.
+      await executor
+        ?.dispose()
+        .catch((err) => log.warn({ err, jobId }, "could not dispose of the job's executor"));
       const repoResetCommand = await readRepoResetCommand(ws);
       if (ws)
         await deps.workspaces

@@ -6,6 +6,8 @@ import { recordJobOutcome } from "../ops/job-metrics.js";
 import { CancelWatcher, cancelChannel } from "../queue/cancel.js";
 import { createPoolWorker, JobQueues } from "../queue/queues.js";
 import { createRedis } from "../queue/redis.js";
+import type { ExecutorFactory } from "../sandbox/executor.js";
+import { hostExecutorFactory } from "../sandbox/host.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
 import { baseView } from "../status/index.js";
@@ -39,6 +41,8 @@ export interface StartWorkerOptions {
   prefix: string;
   plans: PoolPlan[];
   runJob: JobRunner;
+  /** The job's command executor (default: the host backend). */
+  executors?: ExecutorFactory;
   github: GitHubFactory;
   workspaces: WorkspaceManagerLike;
   logger: Logger;
@@ -148,6 +152,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
   for (const plan of opts.plans) {
     const processor = createJobProcessor(plan, {
       runJob: opts.runJob,
+      executors: opts.executors ?? hostExecutorFactory(),
       github: opts.github,
       workspaces: opts.workspaces,
       clock,

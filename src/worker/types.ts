@@ -1,5 +1,6 @@
 import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
+import type { JobExecutor } from "../sandbox/executor.js";
 import type { JobState, StatusStep, StatusView } from "../status/model.js";
 
 /** The final states a job can end in (FINAL_STATES of src/status/model.ts). */
@@ -60,8 +61,8 @@ export interface JobContext {
   /** 1-based attempt number, and how many there may be. */
   attempt: number;
   maxAttempts: number;
-  /** The worktree at job.target.headSha. */
-  workspace: string;
+  /** Runs every command of the job, in the worktree at job.target.headSha, with the job's env. */
+  executor: JobExecutor;
   /** Aborted on cancel, worker shutdown deadline or job timeout: pass it to every command and model call. */
   signal: AbortSignal;
   /** Aborted when the worker starts shutting down: stop at the end of the current phase if you can. */
@@ -69,9 +70,8 @@ export interface JobContext {
   octokit: ProbotOctokit;
   onProgress(update: JobProgress): void;
   git: JobGit;
-  /** Cards this job holds (device node names), and the env that pins commands to them. */
+  /** Cards this job holds (device node names); the executor pins commands to them. */
   cards: string[];
-  env: Record<string, string>;
 }
 
 /** The fix pipeline (the agent harness supplies it). */

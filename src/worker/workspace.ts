@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ensureCredentialHelper, GitError, git, gitOk } from "./git.js";
+import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
 
 /**
  * Workspaces: one bare mirror per repository on the host, fetched incrementally, and a
@@ -139,7 +139,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
   }
 
   async #hasCommit(mirror: string, sha: string): Promise<boolean> {
-    const r = await git(["cat-file", "-e", `${sha}^{commit}`], this.#gitOpts({ cwd: mirror }));
+    const r = await remoteGit(["cat-file", "-e", `${sha}^{commit}`], this.#gitOpts({ cwd: mirror }));
     return r.exitCode === 0;
   }
 
@@ -157,7 +157,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     }
     if (!exists) {
       await mkdir(mirror, { recursive: true });
-      await gitOk(["init", "--quiet", "--bare", mirror], this.#gitOpts(sig));
+      await remoteGitOk(["init", "--quiet", "--bare", mirror], this.#gitOpts(sig));
       this.stats.mirrorsCreated++;
     }
     const url = this.remoteUrl(input.repo);
@@ -165,15 +165,15 @@ export class WorkspaceManager implements WorkspaceManagerLike {
       const specs = [`+${input.sha}:${input.keepRef}`];
       if (input.baseBranch) specs.push(`+refs/heads/${input.baseBranch}:refs/heads/${input.baseBranch}`);
       this.stats.fetches++;
-      const first = await git(
+      const first = await remoteGit(
         ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...specs],
         this.#gitOpts({ cwd: mirror, ...tok, ...sig }),
       );
-      if (first.cancelled) throw new GitError("git fetch cancelled", first);
+      if (first.cancelled) throw new RemoteGitError("git fetch cancelled", first);
       if (first.exitCode !== 0) {
         // Servers that refuse a bare SHA (or a base branch that is gone): fetch the branches.
         this.stats.fetches++;
-        await gitOk(
+        await remoteGitOk(
           [
             "fetch",
             "--quiet",
@@ -192,7 +192,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
         }
       }
     }
-    await gitOk(["update-ref", input.keepRef, input.sha], this.#gitOpts({ cwd: mirror }));
+    await remoteGitOk(["update-ref", input.keepRef, input.sha], this.#gitOpts({ cwd: mirror }));
     return mirror;
   }
 
@@ -208,14 +208,14 @@ export class WorkspaceManager implements WorkspaceManagerLike {
         await this.ensureCommit({ ...input, keepRef });
         await rm(dir, { recursive: true, force: true });
         await mkdir(this.worktreesDir, { recursive: true });
-        await git(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
-        await gitOk(
+        await remoteGit(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
+        await remoteGitOk(
           // Parallel checkout (one worker per core): writing tens of thousands of files is most of the time.
           ["-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", dir, input.sha],
           this.#gitOpts({ cwd: mirror, ...(input.signal ? { signal: input.signal } : {}) }),
         );
       });
-      const head = (await gitOk(["rev-parse", "HEAD"], this.#gitOpts({ cwd: dir }))).trim();
+      const head = (await remoteGitOk(["rev-parse", "HEAD"], this.#gitOpts({ cwd: dir }))).trim();
       if (head !== input.sha) throw new Error(`worktree is at ${head}, expected ${input.sha}`);
       this.stats.worktrees++;
       return { dir, sha: input.sha, mirror, repo: input.repo, keepRef };
@@ -228,10 +228,13 @@ export class WorkspaceManager implements WorkspaceManagerLike {
   async remove(ws: Workspace): Promise<void> {
     try {
       await this.#withLock(ws.mirror, async () => {
-        await git(["worktree", "remove", "--force", "--force", ws.dir], this.#gitOpts({ cwd: ws.mirror }));
+        await remoteGit(
+          ["worktree", "remove", "--force", "--force", ws.dir],
+          this.#gitOpts({ cwd: ws.mirror }),
+        );
         await rm(ws.dir, { recursive: true, force: true });
-        await git(["worktree", "prune"], this.#gitOpts({ cwd: ws.mirror }));
-        await git(["update-ref", "-d", ws.keepRef], this.#gitOpts({ cwd: ws.mirror }));
+        await remoteGit(["worktree", "prune"], this.#gitOpts({ cwd: ws.mirror }));
+        await remoteGit(["update-ref", "-d", ws.keepRef], this.#gitOpts({ cwd: ws.mirror }));
       });
     } finally {
       this.#active.delete(ws.dir);
@@ -277,9 +280,9 @@ export class WorkspaceManager implements WorkspaceManagerLike {
       for (const repo of repos.filter((r) => r.endsWith(".git"))) {
         const mirror = join(mirrorsRoot, owner, repo);
         await this.#withLock(mirror, async () => {
-          await git(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
+          await remoteGit(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
           // Keep-refs of removed worktrees would pin old commits forever.
-          const refs = await git(
+          const refs = await remoteGit(
             ["for-each-ref", "--format=%(refname)", "refs/autofix/jobs/"],
             this.#gitOpts({ cwd: mirror }),
           );
@@ -289,7 +292,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
             if (this.#active.has(dir)) continue;
             const pid = worktreeOwnerPid(wt);
             if (pid !== null && pid !== process.pid && alive(pid)) continue;
-            await git(["update-ref", "-d", ref], this.#gitOpts({ cwd: mirror }));
+            await remoteGit(["update-ref", "-d", ref], this.#gitOpts({ cwd: mirror }));
           }
         });
       }

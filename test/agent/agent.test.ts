@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { agentResultSchema, estimateCost, type ProgressEvent, runFixAgent } from "../../src/agent/index.js";
 import type { FixRequest } from "../../src/contracts/fix-request.js";
+import { createHostExecutor } from "../../src/sandbox/host.js";
 import {
   calls,
   type FakeAnthropic,
@@ -15,6 +16,8 @@ import {
   tool,
 } from "../helpers/fake-anthropic.js";
 import { alive, client, config, makeRepo, sh, type TestRepo } from "./repo.js";
+
+const hostExec = (workspace: string) => createHostExecutor({ workspace, env: {}, cards: [], jobId: "test" });
 
 const BRANCH = "autofix/add";
 const TEST_DIR = "autofix-tests/add";
@@ -89,7 +92,7 @@ describe("runFixAgent end to end (fake Messages API, real git, real commands)", 
     ]);
     const events: ProgressEvent[] = [];
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -234,7 +237,7 @@ echo "ok $n"
       calls(fixFinish),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: "autofix/flaky",
       request: { deterministic: false, prompt: "flaky", rawLogs: "lost the race" },
@@ -275,7 +278,7 @@ echo "ok $n"
       calls(finish),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -310,7 +313,7 @@ echo "ok $n"
       calls(fixFinish),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -345,7 +348,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
       calls(fixFinish),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -365,7 +368,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     fake = await startFakeAnthropic([{ ...calls(tool("list_files", {})), delayMs: 10_000 }]);
     const t0 = Date.now();
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -384,7 +387,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     const step = { ...calls(tool("list_files", {})), usage: { input_tokens: 600, output_tokens: 100 } };
     fake = await startFakeAnthropic([step, step, step, step]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -408,7 +411,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     const pidFile = path.join(repo.dir, "sleeper.pid");
     const t0 = Date.now();
     const running = runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -455,7 +458,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
       ),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -497,7 +500,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
         calls(text(`I found ${leaked} in a log`), tool("run_command", { command: "env" })),
       ]);
       const result = await runFixAgent({
-        workspace: repo.dir,
+        executor: hostExec(repo.dir),
         baseSha: repo.baseSha,
         branch: BRANCH,
         request: detRequest,
@@ -530,7 +533,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
       { ...calls(tool("list_files", {})), usage: { input_tokens: 5000 } },
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,
@@ -567,7 +570,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
       calls(fixFinish),
     ]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: { ...detRequest, existingTestPath: "tests/test_add.sh" },
@@ -591,7 +594,7 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     repo = await makeRepo({ "src/add.sh": ADD_BUGGY });
     fake = await startFakeAnthropic([]);
     const result = await runFixAgent({
-      workspace: repo.dir,
+      executor: hostExec(repo.dir),
       baseSha: repo.baseSha,
       branch: BRANCH,
       request: detRequest,

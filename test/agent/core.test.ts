@@ -10,7 +10,26 @@ import { hashEntries, hashTestPath, isRunArtefact } from "../../src/agent/hash.j
 import { deriveReproCommand, overallStatus, phaseReason, slugOfBranch } from "../../src/agent/outcome.js";
 import { clip, HeadTail, lastLines } from "../../src/agent/output.js";
 import { confineLexically, confinePath, PathError } from "../../src/agent/paths.js";
-import { runCommand, scrubEnv, shellQuote } from "../../src/agent/process.js";
+import { scrubEnv } from "../../src/sandbox/env.js";
+import { createHostExecutor } from "../../src/sandbox/host.js";
+import { shellQuote } from "../../src/shared/shell.js";
+
+const runCommand = (
+  command: string,
+  opts: {
+    cwd: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    graceMs?: number;
+    tailBytes?: number;
+    headBytes?: number;
+  },
+) =>
+  createHostExecutor({ workspace: opts.cwd, env: {}, cards: [], jobId: "test" }).run(command, {
+    ...opts,
+    ...(opts.graceMs !== undefined ? { killGraceMs: opts.graceMs } : {}),
+  });
+
 import {
   findPackageRoot,
   fixPrompt,
@@ -278,7 +297,7 @@ describe("tools (pure parts)", () => {
       workspace: tmpdir(),
       signal: new AbortController().signal,
       commandTimeoutMs: 1000,
-      runCommand,
+      executor: createHostExecutor({ workspace: tmpdir(), env: {}, cards: [], jobId: "test" }),
       protectedPaths: [],
     };
     const defs = toolsForPhase("fix");
@@ -488,7 +507,7 @@ describe("tools against a real checkout", () => {
         workspace: repo.dir,
         signal: new AbortController().signal,
         commandTimeoutMs: 5000,
-        runCommand,
+        executor: createHostExecutor({ workspace: repo.dir, env: {}, cards: [], jobId: "test" }),
         protectedPaths: ["frozen"],
       };
       const defs = toolsForPhase("fix");

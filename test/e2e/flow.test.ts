@@ -5,7 +5,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { Probot, ProbotOctokit } from "probot";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Settings } from "../../src/config/env.js";
-import { createJobRunner } from "../../src/publish/job-runner.js";
+import { createJobRunner } from "../../src/pipeline/job-runner.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createTriggerDeps, registerTriggers } from "../../src/triggers/index.js";

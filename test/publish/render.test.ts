@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AgentResult, GateRun } from "../../src/agent/index.js";
+import { ChecklistTracker } from "../../src/pipeline/progress.js";
 import { prTitle, renderPrBody } from "../../src/publish/pr-body.js";
-import { ChecklistTracker } from "../../src/publish/progress.js";
 import {
   type ReportInput,
   renderReport,

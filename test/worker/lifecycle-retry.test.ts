@@ -106,7 +106,7 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
     await bed.waitFor("n150", jobId, ["completed"]);
     expect(seen[0]?.cards).toEqual(["0"]);
-    expect(seen[0]?.env).toEqual({ TT_VISIBLE_DEVICES: "0" });
+    expect(seen[0]?.executor.jobEnv).toEqual({ TT_VISIBLE_DEVICES: "0" });
     expect(await until(() => existsSync(marker))).toBe(true);
     expect(readFileSync(marker, "utf8")).toBe("0\n");
   });

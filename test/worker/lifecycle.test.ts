@@ -29,7 +29,7 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(job.returnvalue.message).toContain("at the job's commit");
 
     const ctx = seen[0]!;
-    expect(existsSync(ctx.workspace)).toBe(false);
+    expect(existsSync(ctx.executor.workspace)).toBe(false);
     expect(ctx.git.remoteUrl).toBe(`${bed.remote.base}/acme/widget.git`);
     const token = await ctx.git.token();
     expect(token).toMatch(/^ghs_/);

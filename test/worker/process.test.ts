@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeFailure, runCommand } from "../../src/worker/process.js";
+import { describeFailure, runHostCommand as runCommand } from "../../src/shared/process.js";
 import { alive, liveGroupMembers, until } from "./helpers/proc.js";
 
 describe("runCommand", () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BRANCH_PREFIX, branchNameFor, PushRefusedError, pushBranch } from "../../src/worker/push.js";
+import { BRANCH_PREFIX, branchNameFor, PushRefusedError, pushBranch } from "../../src/publish/push.js";
 import { WorkspaceManager } from "../../src/worker/workspace.js";
 import { makeRemote, sh } from "./helpers/git-fixture.js";
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CREDENTIAL_HELPER_SCRIPT, credentialArgs, GIT_TOKEN_ENV, gitEnv } from "../../src/worker/git.js";
+import { CREDENTIAL_HELPER_SCRIPT, credentialArgs, GIT_TOKEN_ENV, gitEnv } from "../../src/git/remote.js";
 import {
   repoRemoteUrl,
   WorkspaceManager,

@@ -5,22 +5,25 @@ import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { ProbotOctokit } from "probot";
 import { fixPlan, reproducePlan } from "../../agent/gates.js";
-import { git } from "../../agent/git.js";
 import { COMMIT_EMAIL, type PhaseName, type ProgressEvent } from "../../agent/index.js";
 import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { loadInfoJson } from "../../contracts/info-json.js";
+import { ensureCredentialHelper } from "../../git/remote.js";
+import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
 import {
   type PipelineOutput,
   type PublishTarget,
   readWorkspaceConfig,
   runPipeline,
-} from "../../publish/pipeline.js";
+} from "../../pipeline/run.js";
+import { BRANCH_PREFIX } from "../../publish/push.js";
 import { promptSlug } from "../../publish/report.js";
+import { scrubEnv } from "../../sandbox/env.js";
+import { createHostExecutor } from "../../sandbox/host.js";
+import { runHostCommand } from "../../shared/process.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
-import { ensureCredentialHelper } from "../../worker/git.js";
-import { BRANCH_PREFIX } from "../../worker/push.js";
 import { type CliCommand, type CliIO, EXIT } from "../command.js";
 
 /**
@@ -209,11 +212,15 @@ export class ProgressPrinter {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Git on the person's repository (hooks off, scrubbed environment: see agent/git.ts)
+// Git on the person's repository (hooks off, scrubbed environment: see src/git/safe.ts)
 
 async function gitTry(cwd: string, args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
   try {
-    const r = await git(cwd, args, { allowFailure: true });
+    const r = await runHostCommand(["git", ...SAFE_GIT_CONFIG, ...args], {
+      cwd,
+      env: scrubEnv(process.env, { ...SAFE_GIT_ENV }),
+      timeoutMs: 120_000,
+    });
     return { ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() };
   } catch (err) {
     return { ok: false, out: "", err: (err as Error).message };
@@ -593,12 +600,13 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         });
 
         let out: PipelineOutput;
+        const executor = createHostExecutor({ workspace, env: {}, cards: [], jobId: "local" });
         try {
           out = await runPipeline({
             runId: `local-${new Date(startedAt).toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
             origin: `local run (autofix run) in ${p.repo}`,
             request: p.request,
-            workspace,
+            executor,
             baseSha: p.baseSha,
             branch,
             reportDir: p.outDir,
@@ -619,6 +627,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           });
         } finally {
           stopListening();
+          await executor.dispose();
         }
         summarize(io, out, branch, opts.dryRun);
         say(`Report: ${out.reportPath}`);

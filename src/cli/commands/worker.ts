@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblems, loadSettings, type Settings } from "../../config/env.js";
-import { createJobRunner } from "../../publish/job-runner.js";
+import { createJobRunner } from "../../pipeline/job-runner.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
 import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardware.js";

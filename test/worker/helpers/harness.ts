@@ -8,7 +8,6 @@ import { JobQueues } from "../../../src/queue/queues.js";
 import { createLogger } from "../../../src/shared/logger.js";
 import { createAppGitHubFactory } from "../../../src/worker/github.js";
 import type { PoolPlan } from "../../../src/worker/hardware.js";
-import { runCommand } from "../../../src/worker/process.js";
 import { type RunningWorker, type StartWorkerOptions, startWorker } from "../../../src/worker/service.js";
 import type { JobContext, JobRunner } from "../../../src/worker/types.js";
 import { WorkspaceManager } from "../../../src/worker/workspace.js";
@@ -104,11 +103,7 @@ export function commandRunner(cmd: string, seen: JobContext[] = []): JobRunner {
   return async (ctx) => {
     seen.push(ctx);
     ctx.onProgress({ steps: [{ name: "Reproduce the failure", state: "running" }], message: "reproducing" });
-    const r = await runCommand(cmd, {
-      cwd: ctx.workspace,
-      signal: ctx.signal,
-      env: { PATH: process.env.PATH },
-    });
+    const r = await ctx.executor.run(cmd, { signal: ctx.signal });
     return {
       state: r.exitCode === 0 ? "succeeded" : "failed",
       message: `command said: ${r.stdout.trim()}`,

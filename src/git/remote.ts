@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { type CommandResult, runHostCommand } from "../shared/process.js";
 import { redact } from "../shared/redact.js";
-import { type CommandResult, runCommand } from "./process.js";
 
 /**
  * Git with credentials that never touch argv, a URL or .git/config: the token travels in
@@ -58,13 +58,13 @@ export async function ensureCredentialHelper(path: string): Promise<string> {
   return path;
 }
 
-export class GitError extends Error {
+export class RemoteGitError extends Error {
   constructor(
     message: string,
     readonly result: CommandResult,
   ) {
     super(message);
-    this.name = "GitError";
+    this.name = "RemoteGitError";
   }
 }
 
@@ -78,8 +78,8 @@ export interface GitOptions {
 }
 
 /** Run git; resolves with the result (check exitCode), output redacted. */
-export async function git(args: readonly string[], opts: GitOptions): Promise<CommandResult> {
-  const r = await runCommand(["git", ...credentialArgs(opts.helperPath), ...args], {
+export async function remoteGit(args: readonly string[], opts: GitOptions): Promise<CommandResult> {
+  const r = await runHostCommand(["git", ...credentialArgs(opts.helperPath), ...args], {
     env: gitEnv(opts.baseEnv ?? process.env, opts.token),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -88,16 +88,16 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Co
   return { ...r, stdout: redact(r.stdout), stderr: redact(r.stderr) };
 }
 
-/** Run git and throw a GitError with git's message when it fails. */
-export async function gitOk(args: readonly string[], opts: GitOptions): Promise<string> {
-  const r = await git(args, opts);
+/** Run git and throw a RemoteGitError with git's message when it fails. */
+export async function remoteGitOk(args: readonly string[], opts: GitOptions): Promise<string> {
+  const r = await remoteGit(args, opts);
   if (r.exitCode !== 0) {
     const why = r.cancelled
       ? "cancelled"
       : r.timedOut
         ? "timed out"
         : r.stderr.trim().split("\n").slice(-2).join(" | ") || `exit code ${r.exitCode}`;
-    throw new GitError(`git ${args[0] ?? ""} failed: ${why}`, r);
+    throw new RemoteGitError(`git ${args[0] ?? ""} failed: ${why}`, r);
   }
   return r.stdout;
 }

@@ -3,11 +3,11 @@ import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { type AgentResult, COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
 import type { Settings } from "../config/env.js";
+import { branchNameFor } from "../publish/push.js";
 import type { Logger } from "../shared/logger.js";
-import { branchNameFor } from "../worker/push.js";
 import type { JobOutcome, JobRunner } from "../worker/types.js";
-import { runPipeline } from "./pipeline.js";
 import { ChecklistTracker } from "./progress.js";
+import { runPipeline } from "./run.js";
 
 export interface JobRunnerOptions {
   /** Anthropic client factory (the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL). */
@@ -48,7 +48,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       runId: `${ctx.jobId} (attempt ${ctx.attempt}/${ctx.maxAttempts})`,
       origin: `${job.source} trigger on ${target.owner}/${target.repo}#${target.number}`,
       request: job.request,
-      workspace: ctx.workspace,
+      executor: ctx.executor,
       baseSha: job.target.headSha,
       branch: branchNameFor(target),
       job,

@@ -12,11 +12,10 @@ import {
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { FetchLike } from "../logs/index.js";
-import { pushBranch } from "../worker/push.js";
-import { codeOwners, recentAuthors } from "./developers.js";
-import { gatherFailure } from "./intake.js";
-import { prTitle, renderPrBody, type TestFile } from "./pr-body.js";
-import { upsertDraftPr } from "./pull-request.js";
+import { codeOwners, recentAuthors } from "../publish/developers.js";
+import { prTitle, renderPrBody, type TestFile } from "../publish/pr-body.js";
+import { upsertDraftPr } from "../publish/pull-request.js";
+import { pushBranch } from "../publish/push.js";
 import {
   type ReportInput,
   type ReportStatus,
@@ -24,8 +23,10 @@ import {
   reportDigest,
   reportFileName,
   reportStatus,
-} from "./report.js";
-import { recommendWorkflows } from "./workflows.js";
+} from "../publish/report.js";
+import { recommendWorkflows } from "../publish/workflows.js";
+import type { JobExecutor } from "../sandbox/executor.js";
+import { gatherFailure } from "./intake.js";
 
 /**
  * The whole fix pipeline after the workspace exists: logs -> agent -> push -> draft PR ->
@@ -49,7 +50,8 @@ export interface PipelineInput {
   runId: string;
   origin: string;
   request: FixRequest;
-  workspace: string;
+  /** The job's executor; its workspace is the checkout at `baseSha`. */
+  executor: JobExecutor;
   baseSha: string;
   branch: string;
   /** The job (worker) for the PR body's wording; absent for local runs. */
@@ -123,6 +125,7 @@ async function readTestFiles(workspace: string, path: string): Promise<TestFile[
 }
 
 export async function runPipeline(input: PipelineInput): Promise<PipelineOutput> {
+  const workspace = input.executor.workspace;
   const now = input.now ?? (() => new Date());
   const startedAt = now();
   const planned: string[] = [];
@@ -134,7 +137,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
   let config = DEFAULT_REPO_CONFIG;
 
   try {
-    config = (await readWorkspaceConfig(input.workspace)).config;
+    config = (await readWorkspaceConfig(workspace)).config;
     const intake = await gatherFailure(input.request, {
       ...(input.logsToken ? { token: input.logsToken } : {}),
       ...(input.logsFetch ? { fetch: input.logsFetch } : {}),
@@ -142,7 +145,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     });
     logs = intake.logs;
     result = await runFixAgent({
-      workspace: input.workspace,
+      executor: input.executor,
       baseSha: input.baseSha,
       branch: input.branch,
       request: input.request,
@@ -159,15 +162,13 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
 
   const changed = result?.git.changedFiles ?? [];
   const [owners, authors] = await Promise.all([
-    codeOwners(input.workspace, changed),
-    recentAuthors(input.workspace, changed, input.baseSha).catch(() => []),
+    codeOwners(workspace, changed),
+    recentAuthors(input.executor, changed, input.baseSha).catch(() => []),
   ]);
   const workflows = recommendWorkflows(changed, config.recommended_workflows, input.job?.ci?.workflowName);
 
   if (result?.status === "succeeded" && result.git.fixCommitSha) {
-    const testFiles = result.reproduction
-      ? await readTestFiles(input.workspace, result.reproduction.path)
-      : [];
+    const testFiles = result.reproduction ? await readTestFiles(workspace, result.reproduction.path) : [];
     const title = prTitle(result);
     const body = renderPrBody({
       ...(input.job ? { job: input.job } : {}),
@@ -192,7 +193,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       input.onPublish?.();
       try {
         const push = await pushBranch({
-          workspace: input.workspace,
+          workspace: workspace,
           commit: result.git.fixCommitSha,
           remoteUrl: p.remoteUrl,
           branch: input.branch,

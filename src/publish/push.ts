@@ -1,4 +1,4 @@
-import { git, gitOk } from "./git.js";
+import { remoteGit, remoteGitOk } from "../git/remote.js";
 
 /**
  * Idempotent results: one deterministic branch per target, and a push that never
@@ -81,8 +81,8 @@ export async function pushBranch(input: PushBranchInput): Promise<PushResult> {
     ...(input.baseEnv ? { baseEnv: input.baseEnv } : {}),
   };
   const ref = `refs/heads/${input.branch}`;
-  const head = input.commit ?? (await gitOk(["rev-parse", "HEAD"], base)).trim();
-  const listed = await gitOk(["ls-remote", input.remoteUrl, ref], base);
+  const head = input.commit ?? (await remoteGitOk(["rev-parse", "HEAD"], base)).trim();
+  const listed = await remoteGitOk(["ls-remote", input.remoteUrl, ref], base);
   const remoteTip =
     listed
       .split("\n")
@@ -94,14 +94,15 @@ export async function pushBranch(input: PushBranchInput): Promise<PushResult> {
   let kind: PushResult["kind"] = "created";
   if (remoteTip) {
     // Bring the remote tip in (into FETCH_HEAD of this worktree only) to look at it.
-    await gitOk(["fetch", "--quiet", "--no-tags", input.remoteUrl, ref], base);
-    const isAncestor = (await git(["merge-base", "--is-ancestor", remoteTip, head], base)).exitCode === 0;
+    await remoteGitOk(["fetch", "--quiet", "--no-tags", input.remoteUrl, ref], base);
+    const isAncestor =
+      (await remoteGit(["merge-base", "--is-ancestor", remoteTip, head], base)).exitCode === 0;
     if (isAncestor) {
       kind = "fast-forward";
     } else if (input.previousPush && input.previousPush === remoteTip) {
       kind = "replaced-own";
     } else {
-      const log = await gitOk(["log", "--format=%H%x09%ae%x09%ce", remoteTip, "--not", head], base);
+      const log = await remoteGitOk(["log", "--format=%H%x09%ae%x09%ce", remoteTip, "--not", head], base);
       const own = new Set((input.appEmails ?? []).map((e) => e.toLowerCase()));
       const commits = log
         .split("\n")
@@ -127,7 +128,7 @@ export async function pushBranch(input: PushBranchInput): Promise<PushResult> {
       kind = "replaced-own";
     }
   }
-  await gitOk(
+  await remoteGitOk(
     [
       "push",
       "--quiet",

@@ -1,6 +1,6 @@
 import type { FixRequest } from "../contracts/fix-request.js";
 import { type FetchLike, fetchFailures, parseActionsUrl, renderFailure, triageText } from "../logs/index.js";
-import type { LogSummary } from "./report.js";
+import type { LogSummary } from "../publish/report.js";
 
 export interface Intake {
   /** What the agent reads about the failure (already triaged, redacted). */
