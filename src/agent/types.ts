@@ -1,12 +1,14 @@
 import { z } from "zod";
+import { OUTCOMES, type Outcome } from "../contracts/outcome.js";
 
 /**
  * The structured outcome of one agent run. The worker renders it into the status comment and
  * the PR body; the local CLI prints it. Every string in it has been redacted.
  */
 
-export const AGENT_STATUSES = ["succeeded", "partial", "failed", "cancelled", "timed_out"] as const;
-export type AgentStatus = (typeof AGENT_STATUSES)[number];
+/** The agent's status is the shared outcome (src/contracts/outcome.ts). */
+export const AGENT_STATUSES = OUTCOMES;
+export type AgentStatus = Outcome;
 
 export const PHASE_NAMES = ["build", "reproduce", "fix"] as const;
 export type PhaseName = (typeof PHASE_NAMES)[number];

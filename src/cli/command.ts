@@ -1,3 +1,5 @@
+import type { Outcome } from "../contracts/outcome.js";
+
 /** A CLI subcommand. Each lives in its own file under commands/ and is listed in main.ts. */
 export interface CliIO {
   out: (line: string) => void;
@@ -17,3 +19,12 @@ export interface CliCommand {
 
 /** Exit codes shared by every subcommand (and by `autofix run`: 3 is a partial result). */
 export const EXIT = { ok: 0, failed: 1, badInput: 2, partial: 3 } as const;
+
+/** The exit code of a run that ended with `outcome`. */
+export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
+  succeeded: EXIT.ok,
+  partial: EXIT.partial,
+  failed: EXIT.failed,
+  cancelled: EXIT.failed,
+  timed_out: EXIT.failed,
+};

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { type AgentResult, COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
 import type { Settings } from "../config/env.js";
+import { OUTCOME_LABEL } from "../contracts/outcome.js";
 import { branchNameFor } from "../publish/push.js";
 import type { Logger } from "../shared/logger.js";
 import type { JobOutcome, JobRunner } from "../worker/types.js";
@@ -14,14 +15,6 @@ export interface JobRunnerOptions {
   client?: () => Anthropic;
   reportDir?: string;
 }
-
-const STATE = {
-  Success: "succeeded",
-  Partial: "partial",
-  Failed: "failed",
-  Cancelled: "cancelled",
-  "Timed out": "timed_out",
-} as const;
 
 /** Phase wall times and gate checks of a run, for the shared job metrics. */
 export function agentMetrics(result: AgentResult): NonNullable<JobOutcome["metrics"]> {
@@ -79,7 +72,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       },
       environment: { pool: job.pool, cards: ctx.cards.join(",") || "none", host: hostname() },
     });
-    const state = STATE[out.status];
+    const state = out.status;
     tracker.finish(
       state === "succeeded",
       out.pullRequest
@@ -97,7 +90,10 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
         : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
       steps: tracker.steps,
       spend,
-      details: { summary: `Report (${out.status}): ${out.reportPath.split("/").pop()}`, body: out.digest },
+      details: {
+        summary: `Report (${OUTCOME_LABEL[out.status]}): ${out.reportPath.split("/").pop()}`,
+        body: out.digest,
+      },
       ...(out.pullRequest ? { links: { pullRequest: out.pullRequest.url } } : {}),
       ...(out.result ? { metrics: agentMetrics(out.result) } : {}),
     };

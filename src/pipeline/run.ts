@@ -11,6 +11,7 @@ import {
 } from "../config/repo-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
+import type { Outcome } from "../contracts/outcome.js";
 import type { FetchLike } from "../logs/index.js";
 import { codeOwners, recentAuthors } from "../publish/developers.js";
 import { prTitle, renderPrBody, type TestFile } from "../publish/pr-body.js";
@@ -18,7 +19,6 @@ import { upsertDraftPr } from "../publish/pull-request.js";
 import { pushBranch } from "../publish/push.js";
 import {
   type ReportInput,
-  type ReportStatus,
   renderReport,
   reportDigest,
   reportFileName,
@@ -78,7 +78,7 @@ export interface PipelineInput {
 }
 
 export interface PipelineOutput {
-  status: ReportStatus;
+  status: Outcome;
   result: AgentResult | null;
   reportPath: string;
   report: string;

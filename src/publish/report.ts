@@ -1,5 +1,6 @@
 import type { AgentResult } from "../agent/index.js";
 import type { FixRequest } from "../contracts/fix-request.js";
+import { OUTCOME_LABEL, type Outcome } from "../contracts/outcome.js";
 import { redact } from "../shared/redact.js";
 import { formatDuration } from "../status/index.js";
 import { evidenceTable, fixIterations, gateSummaries } from "./evidence.js";
@@ -34,15 +35,15 @@ export interface ReportInput {
   environment: Record<string, string>;
 }
 
-export type ReportStatus = "Success" | "Partial" | "Failed" | "Cancelled" | "Timed out";
-
-export function reportStatus(input: Pick<ReportInput, "result" | "problem" | "pullRequest">): ReportStatus {
+/**
+ * The run's outcome as published: the agent's, except that a proven fix that could not be
+ * published is partial. Pure.
+ */
+export function reportStatus(input: Pick<ReportInput, "result" | "problem" | "pullRequest">): Outcome {
   const s = input.result?.status;
-  if (s === "cancelled") return "Cancelled";
-  if (s === "timed_out") return "Timed out";
-  if (s === "succeeded") return input.problem && !input.pullRequest ? "Partial" : "Success";
-  if (s === "partial") return "Partial";
-  return "Failed";
+  if (!s) return "failed";
+  if (s === "succeeded" && input.problem && !input.pullRequest) return "partial";
+  return s;
 }
 
 /** The first words of a prompt's first line as a file or branch name part: `gather-times-out`. */
@@ -68,10 +69,10 @@ export function reportFileName(startedAt: Date, prompt: string): string {
   return `${stamp}_${promptSlug(prompt, "run")}.md`;
 }
 
-function nextSteps(status: ReportStatus, input: ReportInput): string[] {
+function nextSteps(status: Outcome, input: ReportInput): string[] {
   const r = input.result;
   switch (status) {
-    case "Success":
+    case "succeeded":
       if (!input.pullRequest) {
         return [
           `The proven fix is on the local branch \`${r?.git.branch ?? "(unknown)"}\` (${r?.git.fixCommitSha?.slice(0, 10) ?? "-"}): push it and open a pull request, or run again with a GitHub token to have Autofix do both.`,
@@ -82,7 +83,7 @@ function nextSteps(status: ReportStatus, input: ReportInput): string[] {
         `Review the draft PR (${input.pullRequest.url}) and run the recommended CI workflows on it.`,
         "If reviewers agree, mark it ready for review; the reproduction test is in the PR description and can be added as a regression test.",
       ];
-    case "Partial":
+    case "partial":
       return [
         r?.reproduction
           ? `The failure is reproduced by \`${r.reproduction.command}\` (kept on ${r.git.reproCommitSha ? `commit ${r.git.reproCommitSha.slice(0, 10)}` : "the workspace"}); start from it.`
@@ -92,9 +93,9 @@ function nextSteps(status: ReportStatus, input: ReportInput): string[] {
           : "No fix passed every gate: read the fix iterations above for what was tried and why it was refused.",
         "Run `/autofix retry` with a more specific prompt, or hand it to the owners below.",
       ];
-    case "Cancelled":
+    case "cancelled":
       return ["The run was cancelled; `/autofix retry` starts it again."];
-    case "Timed out":
+    case "timed_out":
       return [
         `A phase ran out of time (${r?.reason ?? "budget"}). Raise the budget in .github/autofix.yml if the build or tests are slow, then retry.`,
       ];
@@ -119,7 +120,7 @@ export function renderReport(input: ReportInput): string {
     `# Autofix report: ${input.request.prompt.split("\n")[0]!.slice(0, 100)}`,
     "",
     `- **Generated:** ${input.finishedAt.toISOString()}`,
-    `- **Status:** ${status}`,
+    `- **Status:** ${OUTCOME_LABEL[status]}`,
     `- **Duration:** ${duration}`,
     `- **Run id:** ${input.runId}`,
     `- **Origin:** ${input.origin}`,
@@ -249,7 +250,7 @@ export function renderReport(input: ReportInput): string {
 export function reportDigest(input: ReportInput): string {
   const r = input.result;
   const lines = [
-    `**${reportStatus(input)}** in ${formatDuration(input.finishedAt.getTime() - input.startedAt.getTime())}.`,
+    `**${OUTCOME_LABEL[reportStatus(input)]}** in ${formatDuration(input.finishedAt.getTime() - input.startedAt.getTime())}.`,
   ];
   if (r?.fix?.rootCause) lines.push(`Root cause: ${r.fix.rootCause}`);
   if (r) lines.push("", evidenceTable(r));

@@ -1,15 +1,10 @@
+import { OUTCOMES } from "../contracts/outcome.js";
+
 /** The states a job's status comment can show. Every job ends in one of FINAL_STATES. */
-export const JOB_STATES = [
-  "queued",
-  "running",
-  "succeeded",
-  "partial",
-  "failed",
-  "cancelled",
-  "timed_out",
-] as const;
+export const JOB_STATES = ["queued", "running", ...OUTCOMES] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export const FINAL_STATES: readonly JobState[] = ["succeeded", "partial", "failed", "cancelled", "timed_out"];
+/** A job's final state is the shared outcome (src/contracts/outcome.ts). */
+export const FINAL_STATES: readonly JobState[] = OUTCOMES;
 
 export function isFinal(state: JobState): boolean {
   return FINAL_STATES.includes(state);

@@ -1,10 +1,11 @@
 import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
+import type { Outcome } from "../contracts/outcome.js";
 import type { JobExecutor } from "../sandbox/executor.js";
 import type { JobState, StatusStep, StatusView } from "../status/model.js";
 
-/** The final states a job can end in (FINAL_STATES of src/status/model.ts). */
-export type FinalState = Extract<JobState, "succeeded" | "partial" | "failed" | "cancelled" | "timed_out">;
+/** The final states a job can end in: the shared outcome. */
+export type FinalState = Outcome;
 
 export interface Spend {
   tokens: number;

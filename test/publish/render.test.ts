@@ -180,7 +180,7 @@ describe("the report", () => {
       pullRequest: null,
       pushed: null,
     });
-    expect(reportStatus(partial)).toBe("Partial");
+    expect(reportStatus(partial)).toBe("partial");
     expect(renderReport(partial)).toContain("No fix passed every gate");
     const none = reportInput({
       result: null,
@@ -188,14 +188,14 @@ describe("the report", () => {
       pushed: null,
       problem: "a GitHub token is needed to read the logs",
     });
-    expect(reportStatus(none)).toBe("Failed");
+    expect(reportStatus(none)).toBe("failed");
     expect(renderReport(none)).toContain("a GitHub token is needed to read the logs");
     const unpublished = reportInput({
       pullRequest: null,
       pushed: null,
       problem: "the fix was proven but could not be published: refused",
     });
-    expect(reportStatus(unpublished)).toBe("Partial");
+    expect(reportStatus(unpublished)).toBe("partial");
     expect(reportDigest(unpublished)).toContain("Problem: the fix was proven but could not be published");
   });
 });

@@ -10,6 +10,7 @@ import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { loadInfoJson } from "../../contracts/info-json.js";
+import { OUTCOME_LABEL } from "../../contracts/outcome.js";
 import { ensureCredentialHelper } from "../../git/remote.js";
 import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
 import {
@@ -24,7 +25,7 @@ import { scrubEnv } from "../../sandbox/env.js";
 import { createHostExecutor } from "../../sandbox/host.js";
 import { runHostCommand } from "../../shared/process.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
-import { type CliCommand, type CliIO, EXIT } from "../command.js";
+import { type CliCommand, type CliIO, EXIT, OUTCOME_EXIT } from "../command.js";
 
 /**
  * `autofix run`: the whole pipeline on a local checkout, without Redis or a worker. The
@@ -63,14 +64,6 @@ export const defaultRunDeps: RunDeps = {
 
 const USAGE =
   "autofix run [info.json] [--repo PATH] [--out DIR] [--dry-run] [--base REF] [--github-repo OWNER/NAME]";
-
-const STATUS_EXIT = {
-  Success: EXIT.ok,
-  Partial: EXIT.partial,
-  Failed: EXIT.failed,
-  Cancelled: EXIT.failed,
-  "Timed out": EXIT.failed,
-} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers (exported for tests)
@@ -439,9 +432,11 @@ function describePlan(req: FixRequest, config: RepoConfig): { text: string; repr
 function summarize(io: CliIO, out: PipelineOutput, branch: string, dryRun: boolean): void {
   const say = (l: string) => io.out(redact(l));
   const r = out.result;
-  const code = STATUS_EXIT[out.status];
+  const code = OUTCOME_EXIT[out.status];
   say("");
-  say(`Status: ${out.status} (exit ${code})${r && out.status !== "Success" ? `: ${r.reason}` : ""}`);
+  say(
+    `Status: ${OUTCOME_LABEL[out.status]} (exit ${code})${r && out.status !== "succeeded" ? `: ${r.reason}` : ""}`,
+  );
   if (r?.git.fixCommitSha)
     say(
       `  fix:          branch ${branch} at ${r.git.fixCommitSha.slice(0, 12)} (changed: ${r.git.changedFiles.join(", ") || "none"}); see it with: git show ${branch}`,
@@ -631,7 +626,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         }
         summarize(io, out, branch, opts.dryRun);
         say(`Report: ${out.reportPath}`);
-        return STATUS_EXIT[out.status];
+        return OUTCOME_EXIT[out.status];
       } catch (err) {
         io.err(redact(`autofix run failed: ${(err as Error).message}`));
         return EXIT.failed;
