@@ -3,12 +3,7 @@ import { join } from "node:path";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ProbotOctokit } from "probot";
 import { type AgentResult, type ProgressListener, runFixAgent } from "../agent/index.js";
-import {
-  DEFAULT_REPO_CONFIG,
-  parseRepoConfig,
-  REPO_CONFIG_PATH,
-  type RepoConfig,
-} from "../config/repo-config.js";
+import { DEFAULT_REPO_CONFIG, type RepoConfig } from "../config/repo-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { Outcome } from "../contracts/outcome.js";
@@ -26,6 +21,7 @@ import {
 } from "../publish/report.js";
 import { recommendWorkflows } from "../publish/workflows.js";
 import type { JobExecutor } from "../sandbox/executor.js";
+import { readRunConfig } from "./config.js";
 import { gatherFailure } from "./intake.js";
 
 /**
@@ -52,6 +48,11 @@ export interface PipelineInput {
   request: FixRequest;
   /** The job's executor; its workspace is the checkout at `baseSha`. */
   executor: JobExecutor;
+  /**
+   * The run-time repository config (readRunConfig), read once by the caller. Absent: read here
+   * from the workspace; an invalid file ends the run failed with the errors.
+   */
+  config?: RepoConfig;
   baseSha: string;
   branch: string;
   /** The job (worker) for the PR body's wording; absent for local runs. */
@@ -90,20 +91,8 @@ export interface PipelineOutput {
   planned: string[];
 }
 
-/** The repository's own `.github/autofix.yml` at the commit being fixed (defaults when absent). */
-export async function readWorkspaceConfig(
-  workspace: string,
-): Promise<{ config: RepoConfig; warnings: string[] }> {
-  let text: string;
-  try {
-    text = await readFile(join(workspace, REPO_CONFIG_PATH), "utf8");
-  } catch {
-    return { config: DEFAULT_REPO_CONFIG, warnings: [] };
-  }
-  const r = parseRepoConfig(text);
-  if (!r.ok) throw new Error(`${REPO_CONFIG_PATH} is invalid: ${r.errors.join("; ")}`);
-  return { config: r.config, warnings: r.warnings };
-}
+/** @deprecated name kept for callers being moved: use readRunConfig (src/pipeline/config.ts). */
+export const readWorkspaceConfig = readRunConfig;
 
 async function readTestFiles(workspace: string, path: string): Promise<TestFile[]> {
   const full = join(workspace, path);
@@ -134,10 +123,10 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
   let problem: string | undefined;
   let pullRequest: PipelineOutput["pullRequest"] = null;
   let pushed: PipelineOutput["pushed"] = null;
-  let config = DEFAULT_REPO_CONFIG;
+  let config = input.config ?? DEFAULT_REPO_CONFIG;
 
   try {
-    config = (await readWorkspaceConfig(workspace)).config;
+    if (!input.config) config = (await readRunConfig(workspace)).config;
     const intake = await gatherFailure(input.request, {
       ...(input.logsToken ? { token: input.logsToken } : {}),
       ...(input.logsFetch ? { fetch: input.logsFetch } : {}),
@@ -191,6 +180,10 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     } else {
       const p = input.publish;
       input.onPublish?.();
+      // Phase 3 has its own budget (budgets.pr_minutes): a hung push or API call ends it.
+      const budgetMs = config.budgets.pr_minutes * 60_000;
+      const budget = AbortSignal.timeout(budgetMs);
+      const signal = input.signal ? AbortSignal.any([input.signal, budget]) : budget;
       try {
         const push = await pushBranch({
           workspace: workspace,
@@ -200,8 +193,9 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
           token: await p.token(),
           helperPath: p.helperPath,
           appEmails: p.appEmails,
-          ...(input.signal ? { signal: input.signal } : {}),
+          signal,
         });
+        signal.throwIfAborted();
         pushed = { branch: push.branch, sha: push.sha };
         pullRequest = await upsertDraftPr(p.octokit, {
           owner: p.owner,
@@ -210,9 +204,14 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
           base: p.baseBranch,
           title,
           body,
+          signal,
         });
       } catch (err) {
-        problem = `the fix was proven but could not be published: ${(err as Error).message}`;
+        const why =
+          budget.aborted && !input.signal?.aborted
+            ? `publishing ran past its ${config.budgets.pr_minutes} min budget (budgets.pr_minutes)`
+            : (err as Error).message;
+        problem = `the fix was proven but could not be published: ${why}`;
       }
     }
   }

@@ -9,6 +9,8 @@ export interface DraftPrInput {
   base: string;
   title: string;
   body: string;
+  /** Aborts the API calls (the publish budget, a cancel). */
+  signal?: AbortSignal;
 }
 
 export interface DraftPrResult {
@@ -33,16 +35,18 @@ export async function upsertDraftPr(octokit: ProbotOctokit, input: DraftPrInput)
   const { owner, repo } = input;
   const title = redact(input.title).slice(0, 250);
   const body = clampBody(redact(input.body));
+  const request = input.signal ? { request: { signal: input.signal } } : {};
   const open = await octokit.rest.pulls.list({
     owner,
     repo,
     head: `${owner}:${input.head}`,
     state: "open",
     per_page: 10,
+    ...request,
   });
   const existing = open.data.find((p) => p.head.ref === input.head);
   if (existing) {
-    await octokit.rest.pulls.update({ owner, repo, pull_number: existing.number, title, body });
+    await octokit.rest.pulls.update({ owner, repo, pull_number: existing.number, title, body, ...request });
     return { number: existing.number, url: existing.html_url, created: false };
   }
   const { data } = await octokit.rest.pulls.create({
@@ -53,6 +57,7 @@ export async function upsertDraftPr(octokit: ProbotOctokit, input: DraftPrInput)
     title,
     body,
     draft: true,
+    ...request,
   });
   return { number: data.number, url: data.html_url, created: true };
 }
