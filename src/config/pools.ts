@@ -1,7 +1,11 @@
 /**
  * Hardware pools. A pool is a kind of machine a job needs: a queue per pool, and workers serve
- * the pools their cards allow. The catalogue follows the TT SKUs used in CI.
+ * the pools their cards allow. The catalogue follows the TT SKUs used in CI. The names are the
+ * job contract's (src/contracts/pools.ts); every one has exactly one entry here.
  */
+import { POOL_NAMES, type PoolName } from "../contracts/pools.js";
+
+export { POOL_NAMES };
 
 export interface PoolSpec {
   name: string;
@@ -59,9 +63,7 @@ export const POOLS: readonly PoolSpec[] = [
     cards: 1,
     boards: ["p300", "p300a", "p300b", "p300c"],
   },
-];
-
-export const POOL_NAMES: readonly string[] = POOLS.map((p) => p.name);
+] satisfies ReadonlyArray<PoolSpec & { name: PoolName }>;
 
 export function findPool(name: string): PoolSpec | undefined {
   return POOLS.find((p) => p.name === name);

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { POOL_NAMES } from "../config/pools.js";
 import { issueLines } from "../shared/zod-messages.js";
 import { fixRequestSchema } from "./fix-request.js";
+import { POOL_NAMES } from "./pools.js";
 
 /** Bump when the shape changes incompatibly; workers refuse versions they do not know. */
 export const FIX_JOB_VERSION = 1;
