@@ -28,7 +28,7 @@ import {
   type ReproduceFinish,
   reproduceFinishInput,
   toolsForPhase,
-} from "./tools.js";
+} from "./tools/index.js";
 import {
   type AgentResult,
   type AgentUsage,

@@ -16,7 +16,7 @@ import {
   type PhaseLimits,
   usageOfTurn,
 } from "./spend.js";
-import { executeTool, type ToolContext, type ToolDef, toApiTools } from "./tools.js";
+import { executeTool, type ToolContext, type ToolDef, toApiTools } from "./tools/index.js";
 import {
   type AgentUsage,
   emptyUsage,

@@ -39,7 +39,13 @@ import {
   reproducePrompt,
 } from "../../src/agent/prompts.js";
 import { addUsage, checkBudget, estimateCost, maxOutputTokens, priceFor } from "../../src/agent/spend.js";
-import { executeTool, replaceUnique, toApiTools, toolsForPhase } from "../../src/agent/tools.js";
+import {
+  executeTool,
+  formatCommandResult,
+  replaceUnique,
+  toApiTools,
+  toolsForPhase,
+} from "../../src/agent/tools/index.js";
 import { emptyUsage, type GateRun, type PhaseOutcome } from "../../src/agent/types.js";
 import { DEFAULT_REPO_CONFIG } from "../../src/config/repo-config.js";
 import { alive } from "./repo.js";
@@ -274,6 +280,32 @@ describe("tools (pure parts)", () => {
       reason: expect.stringContaining("2 times"),
     });
     expect(replaceUnique("a", "z", "c")).toMatchObject({ ok: false });
+  });
+
+  it("tells the model how a command ended", () => {
+    const r = {
+      exitCode: 3,
+      signal: null,
+      stdout: "",
+      stderr: "",
+      output: "boom\n",
+      cutBytes: 0,
+      timedOut: false,
+      cancelled: false,
+      durationMs: 1234,
+      pid: 1,
+    };
+    expect(formatCommandResult(r, 5000)).toBe("exit code 3 (1.2 s)\nboom\n");
+    expect(formatCommandResult({ ...r, output: "" }, 5000)).toBe("exit code 3 (1.2 s)\n(no output)");
+    expect(formatCommandResult({ ...r, exitCode: null, signal: "SIGKILL" }, 5000)).toMatch(
+      /^killed by SIGKILL /,
+    );
+    expect(formatCommandResult({ ...r, exitCode: null, timedOut: true }, 5000)).toMatch(
+      /^timed out after 5 s; the process tree was killed /,
+    );
+    expect(formatCommandResult({ ...r, exitCode: null, cancelled: true, timedOut: true }, 5000)).toMatch(
+      /^cancelled /,
+    );
   });
 
   it("publishes zod schemas as JSON schema with one cache breakpoint at the end", () => {
