@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { hashTagOf, parseHostPorts, type RedisTopology, useRedisTopology } from "../queue/redis.js";
 import { registerEnvSecrets } from "../shared/redact.js";
 import { POOL_NAMES } from "./pools.js";
+import { hashTagOf, parseHostPorts, type RedisEndpoint, type RedisTopology } from "./redis-topology.js";
 
 /** Probot's built-in webhook secret; a production service must never accept it. */
 export const PROBOT_DEFAULT_SECRET = "development";
@@ -166,7 +166,6 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
   const redisTopology = topologyOf(raw, problems);
 
   if (problems.length > 0) return { ok: false, problems };
-  useRedisTopology(redisTopology);
 
   const githubWebUrl = raw.GHE_HOST ? `${raw.GHE_PROTOCOL}://${raw.GHE_HOST}` : "https://github.com";
   const githubApiUrl = raw.GHE_HOST ? `${githubWebUrl}/api/v3` : "https://api.github.com";
@@ -182,6 +181,11 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
       redisTopology,
     },
   };
+}
+
+/** Where the settings say Redis is: pass it to createRedis, checkRedis and JobQueues. */
+export function redisEndpoint(settings: Pick<Settings, "REDIS_URL" | "redisTopology">): RedisEndpoint {
+  return { url: settings.REDIS_URL, topology: settings.redisTopology };
 }
 
 /** Sentinel or Cluster from the environment; problems for a person when they do not add up. */

@@ -10,7 +10,7 @@ import {
 import type { Redis } from "ioredis";
 import { POOL_NAMES } from "../config/pools.js";
 import { type FixJob, fixJobSchema } from "../contracts/fix-job.js";
-import { createRedis } from "./redis.js";
+import { createRedis, type RedisTarget } from "./redis.js";
 
 /**
  * The only place that constructs BullMQ queues and workers. One queue per hardware pool,
@@ -40,16 +40,23 @@ export interface ActiveJobRef {
   jobId: string;
 }
 
+function isTarget(redis: Redis | RedisTarget): redis is RedisTarget {
+  return typeof redis === "string" || ("url" in redis && "topology" in redis);
+}
+
 export class JobQueues {
   readonly prefix: string;
   readonly connection: Redis;
   #queues = new Map<string, Queue<FixJob>>();
   #ownsConnection: boolean;
 
-  /** `connection` may be shared; when a URL is given the queues own their connection. */
-  constructor(opts: { redis: Redis | string; prefix: string }) {
+  /**
+   * `connection` may be shared; when a target (an endpoint from the settings, or a URL) is
+   * given the queues own their connection.
+   */
+  constructor(opts: { redis: Redis | RedisTarget; prefix: string }) {
     this.prefix = opts.prefix;
-    if (typeof opts.redis === "string") {
+    if (isTarget(opts.redis)) {
       this.connection = createRedis(opts.redis, "producer");
       this.#ownsConnection = true;
     } else {
@@ -128,7 +135,8 @@ export function createPoolWorker(
   pool: string,
   processor: Processor<FixJob>,
   opts: {
-    redisUrl: string;
+    /** The endpoint from the settings (a bare URL means one standalone server). */
+    redisUrl: RedisTarget;
     prefix: string;
     concurrency?: number;
     lockDuration?: number;

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { RedisEndpoint } from "../config/redis-topology.js";
 
 /**
  * Who uses the connection decides how it fails:
@@ -22,73 +23,21 @@ export function redisOptions(role: ConnectionRole): RedisOptions {
   };
 }
 
-export function createRedis(url: string, role: ConnectionRole): Redis {
-  const client = buildClient(url, { ...redisOptions(role), lazyConnect: false });
+/**
+ * Where to connect: an endpoint from the settings (REDIS_URL and its topology, see
+ * src/config/redis-topology.ts), or a bare URL for one standalone server (tests, benches).
+ */
+export type RedisTarget = string | RedisEndpoint;
+
+function endpointOf(target: RedisTarget): RedisEndpoint {
+  return typeof target === "string" ? { url: target, topology: { kind: "standalone" } } : target;
+}
+
+export function createRedis(target: RedisTarget, role: ConnectionRole): Redis {
+  const client = buildClient(endpointOf(target), { ...redisOptions(role), lazyConnect: false });
   // Without a listener ioredis prints every reconnect error; callers observe state through ping().
   client.on("error", () => {});
   return client;
-}
-
-/**
- * Redis beyond one machine. The topology is read from the environment by loadSettings (the
- * web process, workers and the CLI all call it) and applies to every connection createRedis
- * and checkRedis build afterwards:
- * - standalone: REDIS_URL;
- * - sentinel: REDIS_SENTINELS=host:port,host:port and REDIS_SENTINEL_NAME (the master group);
- *   REDIS_SENTINEL_PASSWORD when the sentinels themselves require one;
- * - cluster: REDIS_CLUSTER_NODES=host:port,... (any reachable subset of the nodes); BullMQ then
- *   needs a hash-tagged AUTOFIX_QUEUE_PREFIX such as {autofix} so a queue's keys share a slot.
- * In sentinel and cluster mode REDIS_URL still gives the username, password, TLS (rediss://)
- * and database; its host and port are not used.
- */
-export type RedisTopology =
-  | { kind: "standalone" }
-  | { kind: "sentinel"; sentinels: HostPort[]; name: string; sentinelPassword?: string }
-  | { kind: "cluster"; nodes: HostPort[] };
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-let topology: RedisTopology = { kind: "standalone" };
-
-/** Set the topology for connections built from now on (loadSettings calls this). */
-export function useRedisTopology(t: RedisTopology): void {
-  topology = t;
-}
-
-export function currentRedisTopology(): RedisTopology {
-  return topology;
-}
-
-/** Parse "host:port,host:port" (IPv6 as [addr]:port); null with a reason when malformed. */
-export function parseHostPorts(list: string): { ok: true; value: HostPort[] } | { ok: false; error: string } {
-  const items = list
-    .split(/[,\s]+/)
-    .map((x) => x.trim())
-    .filter(Boolean);
-  if (items.length === 0) return { ok: false, error: "is empty" };
-  const out: HostPort[] = [];
-  for (const item of items) {
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(item);
-    const port = m ? Number(m[3]) : 0;
-    if (!m || port < 1 || port > 65535) return { ok: false, error: `"${item}" is not host:port` };
-    out.push({ host: (m[1] ?? m[2])!, port });
-  }
-  return { ok: true, value: out };
-}
-
-/**
- * The hash tag Redis Cluster hashes a key by: the text between the first "{" and the next "}",
- * when not empty (the Redis Cluster specification). Null when the prefix has none.
- */
-export function hashTagOf(key: string): string | null {
-  const open = key.indexOf("{");
-  if (open < 0) return null;
-  const close = key.indexOf("}", open + 1);
-  if (close < 0 || close === open + 1) return null;
-  return key.slice(open + 1, close);
 }
 
 /** Options REDIS_URL contributes in every topology: credentials, TLS and database. */
@@ -104,11 +53,11 @@ function urlOptions(url: string): RedisOptions {
 }
 
 /**
- * Build a client for the current topology. A Cluster is returned typed as Redis: BullMQ
+ * Build a client for the endpoint's topology. A Cluster is returned typed as Redis: BullMQ
  * accepts both, and the commands this service uses (strings, hashes, sorted sets, MULTI on
  * one hash tag, pub/sub, PING, INFO) exist on both with the same signatures.
  */
-function buildClient(url: string, options: RedisOptions, t: RedisTopology = topology): Redis {
+function buildClient({ url, topology: t }: RedisEndpoint, options: RedisOptions): Redis {
   if (t.kind === "standalone") return new Redis(url, options);
   const fromUrl = urlOptions(url);
   if (t.kind === "sentinel") {
@@ -147,8 +96,8 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 }
 
 /** Ping Redis within `ms`; resolves to an error message, or null when it answered. */
-export async function checkRedis(url: string, ms = 2_000): Promise<string | null> {
-  const client = buildClient(url, {
+export async function checkRedis(target: RedisTarget, ms = 2_000): Promise<string | null> {
+  const client = buildClient(endpointOf(target), {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: ms,

@@ -1,5 +1,5 @@
 import { run } from "probot";
-import { formatProblems, loadSettings } from "../config/env.js";
+import { formatProblems, loadSettings, redisEndpoint } from "../config/env.js";
 import { OpsMetrics } from "../ops/metrics.js";
 import { JobQueues } from "../queue/queues.js";
 import { checkRedis, redisProductionChecks } from "../queue/redis.js";
@@ -20,7 +20,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const settings = loaded.settings;
-  const redisProblem = await checkRedis(settings.REDIS_URL);
+  const redis = redisEndpoint(settings);
+  const redisProblem = await checkRedis(redis);
   if (redisProblem) {
     console.error(
       formatProblems("Autofix cannot start", [`REDIS_URL: unreachable (${redact(redisProblem)})`]),
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger({ level: settings.LOG_LEVEL, name: "autofix-web" });
-  const queues = new JobQueues({ redis: settings.REDIS_URL, prefix: settings.AUTOFIX_QUEUE_PREFIX });
+  const queues = new JobQueues({ redis, prefix: settings.AUTOFIX_QUEUE_PREFIX });
   await Promise.all(settings.pools.map((p) => queues.queue(p).waitUntilReady()));
   log.info(
     { redis: settings.redisTopology.kind, dashboard: !!settings.AUTOFIX_DASHBOARD_USER },

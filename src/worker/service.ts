@@ -5,7 +5,7 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS, startHeartbeat } from "..
 import { recordJobOutcome } from "../ops/job-metrics.js";
 import { CancelWatcher, cancelChannel } from "../queue/cancel.js";
 import { createPoolWorker, JobQueues } from "../queue/queues.js";
-import { createRedis } from "../queue/redis.js";
+import { createRedis, type RedisTarget } from "../queue/redis.js";
 import type { ExecutorFactory } from "../sandbox/executor.js";
 import { hostExecutorFactory } from "../sandbox/host.js";
 import type { Logger } from "../shared/logger.js";
@@ -37,7 +37,7 @@ export interface HostOptions {
 }
 
 export interface StartWorkerOptions {
-  redisUrl: string;
+  redisUrl: RedisTarget;
   prefix: string;
   plans: PoolPlan[];
   runJob: JobRunner;

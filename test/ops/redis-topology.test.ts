@@ -3,25 +3,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { loadSettings } from "../../src/config/env.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSettings, redisEndpoint } from "../../src/config/env.js";
+import { hashTagOf, parseHostPorts } from "../../src/config/redis-topology.js";
 import { listWorkers, startHeartbeat } from "../../src/ops/heartbeat.js";
 import { readJobMetrics, recordJobOutcome } from "../../src/ops/job-metrics.js";
 import { JobQueues } from "../../src/queue/queues.js";
-import {
-  checkRedis,
-  createRedis,
-  currentRedisTopology,
-  hashTagOf,
-  parseHostPorts,
-  productionWarnings,
-  redisProductionChecks,
-  useRedisTopology,
-} from "../../src/queue/redis.js";
+import { checkRedis, createRedis, productionWarnings, redisProductionChecks } from "../../src/queue/redis.js";
 import { sampleJob } from "../helpers/jobs.js";
 import { freePort, TestRedisServer } from "./redis-server.js";
-
-afterEach(() => useRedisTopology({ kind: "standalone" }));
 
 describe("Redis topology settings", () => {
   it("parses host:port lists, IPv6 in brackets, and names what is wrong", () => {
@@ -62,7 +52,24 @@ describe("Redis topology settings", () => {
         { host: "10.0.0.2", port: 7000 },
       ],
     });
-    expect(currentRedisTopology().kind).toBe("cluster");
+  });
+
+  it("the topology is a value the caller passes: loading settings changes no connection built from a bare URL", () => {
+    const loaded = loadSettings(
+      {
+        REDIS_CLUSTER_NODES: "127.0.0.1:1",
+        AUTOFIX_QUEUE_PREFIX: "{autofix}",
+        REDIS_URL: "redis://127.0.0.1:1",
+      },
+      "web",
+    );
+    expect(loaded.ok && redisEndpoint(loaded.settings)).toEqual({
+      url: "redis://127.0.0.1:1",
+      topology: { kind: "cluster", nodes: [{ host: "127.0.0.1", port: 1 }] },
+    });
+    const plain = createRedis("redis://127.0.0.1:1", "producer");
+    expect((plain as unknown as { isCluster?: boolean }).isCluster).toBeFalsy();
+    plain.disconnect();
   });
 
   it("Sentinel needs the master name; Sentinel and Cluster are exclusive; dashboard credentials come in pairs", () => {
@@ -198,10 +205,10 @@ describe("Redis Cluster (one node owning every slot)", () => {
       { REDIS_CLUSTER_NODES: `127.0.0.1:${port}`, AUTOFIX_QUEUE_PREFIX: "{autofix-test}" },
       "web",
     );
-    expect(loaded.ok).toBe(true);
-    const url = `redis://127.0.0.1:${port}`;
-    expect(await checkRedis(url)).toBeNull();
-    const redis = createRedis(url, "worker");
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const endpoint = redisEndpoint(loaded.settings);
+    expect(await checkRedis(endpoint)).toBeNull();
+    const redis = createRedis(endpoint, "worker");
     expect((redis as unknown as { isCluster: boolean }).isCluster).toBe(true);
     const queues = new JobQueues({ redis, prefix: "{autofix-test}" });
     try {
@@ -257,12 +264,16 @@ describe("Redis Sentinel", () => {
 
   it("connects to the master the sentinels name", async () => {
     const loaded = loadSettings(
-      { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_NAME: "autofix-master" },
+      {
+        REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`,
+        REDIS_SENTINEL_NAME: "autofix-master",
+        // REDIS_URL's host is not used in sentinel mode: this port has nothing listening.
+        REDIS_URL: "redis://127.0.0.1:1",
+      },
       "web",
     );
-    expect(loaded.ok).toBe(true);
-    // REDIS_URL's host is not used in sentinel mode: this port has nothing listening.
-    const redis = createRedis("redis://127.0.0.1:1", "worker");
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const redis = createRedis(redisEndpoint(loaded.settings), "worker");
     try {
       await redis.set("autofix-sentinel-probe", "1");
       const direct = new Redis(master.url);

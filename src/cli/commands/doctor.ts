@@ -1,7 +1,8 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { execa } from "execa";
 import { ProbotOctokit } from "probot";
-import { DEFAULT_MODEL, loadSettings } from "../../config/env.js";
+import { DEFAULT_MODEL, loadSettings, redisEndpoint } from "../../config/env.js";
+import type { RedisEndpoint } from "../../config/redis-topology.js";
 import { checkRedis } from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
 import { detectHardware, type Hardware, summarizeBoards } from "../../worker/hardware.js";
@@ -19,7 +20,8 @@ export interface DoctorDeps {
   env: NodeJS.ProcessEnv;
   nodeVersion: string;
   gitVersion: () => Promise<string>;
-  redis: (url: string) => Promise<string | null>;
+  /** Null when Redis answers, else why not. */
+  redis: (endpoint: RedisEndpoint) => Promise<string | null>;
   /** The App's slug when its credentials authenticate, else throws. */
   app: (settings: { appId: string; privateKey: string; baseUrl: string }) => Promise<string>;
   /** Resolves when the key can read the model, else throws. */
@@ -58,7 +60,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckLine[]> {
     return lines;
   }
   const s = loaded.settings;
-  const redisProblem = await deps.redis(s.REDIS_URL).catch((e: Error) => e.message);
+  const redisProblem = await deps.redis(redisEndpoint(s)).catch((e: Error) => e.message);
   add(
     redisProblem ? "fail" : "ok",
     "redis",
@@ -139,7 +141,7 @@ export function productionDoctorDeps(env: NodeJS.ProcessEnv): DoctorDeps {
     env,
     nodeVersion: process.version,
     gitVersion: async () => (await execa("git", ["--version"], { timeout: 5000 })).stdout.trim(),
-    redis: (url) => checkRedis(url),
+    redis: (endpoint) => checkRedis(endpoint),
     app: async ({ appId, privateKey, baseUrl }) => {
       const octokit = new ProbotOctokit({
         auth: { appId, privateKey },

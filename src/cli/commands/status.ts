@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { formatProblems, loadSettings } from "../../config/env.js";
+import { formatProblems, loadSettings, redisEndpoint } from "../../config/env.js";
 import { listWorkers, type WorkerHeartbeat } from "../../ops/heartbeat.js";
 import { queueSource } from "../../ops/http.js";
 import { JobQueues } from "../../queue/queues.js";
@@ -130,13 +130,14 @@ export const statusCommand: CliCommand = {
       return EXIT.badInput;
     }
     const s = loaded.settings;
-    const problem = await checkRedis(s.REDIS_URL);
+    const redis = redisEndpoint(s);
+    const problem = await checkRedis(redis);
     if (problem) {
       io.err(redact(`Redis at ${s.REDIS_URL} is unreachable: ${problem}`));
       return EXIT.failed;
     }
     const queues = new JobQueues({
-      redis: createRedis(s.REDIS_URL, "producer"),
+      redis: createRedis(redis, "producer"),
       prefix: s.AUTOFIX_QUEUE_PREFIX,
     });
     try {

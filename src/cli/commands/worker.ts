@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatProblems, loadSettings, type Settings } from "../../config/env.js";
+import { formatProblems, loadSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
@@ -110,7 +110,7 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
         return EXIT.failed;
       }
       const running = await startWorker({
-        redisUrl: settings.REDIS_URL,
+        redisUrl: redisEndpoint(settings),
         prefix: settings.AUTOFIX_QUEUE_PREFIX,
         plans: decision.serve,
         runJob,
