@@ -2,9 +2,13 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type CommandResult, runHostCommand } from "../shared/process.js";
 import { redact } from "../shared/redact.js";
+import { shellQuote } from "../shared/shell.js";
+import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "./safe.js";
 
 /**
- * Git with credentials that never touch argv, a URL or .git/config: the token travels in
+ * The service's own git on the host (mirror fetches, job repositories, the push), with the
+ * harness rules of src/git/safe.ts (hooks and fsmonitor off, system and global config
+ * ignored) and credentials that never touch argv, a URL or .git/config: the token travels in
  * the environment (AUTOFIX_GIT_TOKEN) to a tiny credential helper script, which git runs
  * when the remote asks for a password.
  */
@@ -19,11 +23,6 @@ export const CREDENTIAL_HELPER_SCRIPT = `#!/bin/sh
 printf 'username=x-access-token\\npassword=%s\\n' "$${GIT_TOKEN_ENV}"
 `;
 
-/** Quote a string for /bin/sh. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The `-c` options that make git use only our helper. The first empty value clears helpers
  * from the system and user configuration (a cached token of someone else, a store file).
@@ -34,7 +33,7 @@ export function credentialArgs(helperPath: string): string[] {
 
 /** The environment for a git command: the token (if any) only here, prompts off. */
 export function gitEnv(base: NodeJS.ProcessEnv, token: string | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, GIT_TERMINAL_PROMPT: "0", GCM_INTERACTIVE: "never" };
+  const env: NodeJS.ProcessEnv = { ...base, ...SAFE_GIT_ENV, GCM_INTERACTIVE: "never" };
   delete env[GIT_TOKEN_ENV];
   delete env.GIT_ASKPASS;
   delete env.SSH_ASKPASS;
@@ -79,7 +78,7 @@ export interface GitOptions {
 
 /** Run git; resolves with the result (check exitCode), output redacted. */
 export async function remoteGit(args: readonly string[], opts: GitOptions): Promise<CommandResult> {
-  const r = await runHostCommand(["git", ...credentialArgs(opts.helperPath), ...args], {
+  const r = await runHostCommand(["git", ...SAFE_GIT_CONFIG, ...credentialArgs(opts.helperPath), ...args], {
     env: gitEnv(opts.baseEnv ?? process.env, opts.token),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),

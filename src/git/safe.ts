@@ -22,8 +22,9 @@ export const SAFE_GIT_CONFIG: readonly string[] = [
   `user.email=${COMMIT_EMAIL}`,
 ];
 
-/** Environment for the service's git: no system config, no prompts. */
+/** Environment for the service's git: no system or global config, no prompts. */
 export const SAFE_GIT_ENV: Readonly<Record<string, string>> = {
   GIT_CONFIG_NOSYSTEM: "1",
+  GIT_CONFIG_GLOBAL: "/dev/null",
   GIT_TERMINAL_PROMPT: "0",
 };

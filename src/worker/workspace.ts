@@ -1,11 +1,14 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { createJobRepo } from "../git/job-repo.js";
 import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
 
 /**
- * Workspaces: one bare mirror per repository on the host, fetched incrementally, and a
- * fresh detached worktree per job at the exact commit the job names. Worktrees are removed
- * after the job; leftovers of a crashed worker are removed on the next start.
+ * Workspaces: one bare mirror per repository on the host, fetched incrementally, and per job
+ * a repository of the job's own (src/git/job-repo.ts) at the exact commit the job names,
+ * borrowing the mirror's objects read-only. Nothing a job writes reaches the mirror: its
+ * config, hooks and refs are the service's alone. Workspaces are removed after the job;
+ * leftovers of a crashed worker are removed on the next start.
  */
 
 export interface RepoRef {
@@ -14,7 +17,7 @@ export interface RepoRef {
 }
 
 export interface Workspace {
-  /** The worktree folder the job works in. */
+  /** The job's repository (its work tree), where the job works. */
   dir: string;
   sha: string;
   mirror: string;
@@ -206,14 +209,15 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     try {
       await this.#withLock(mirror, async () => {
         await this.ensureCommit({ ...input, keepRef });
-        await rm(dir, { recursive: true, force: true });
         await mkdir(this.worktreesDir, { recursive: true });
-        await remoteGit(["worktree", "prune"], this.#gitOpts({ cwd: mirror }));
-        await remoteGitOk(
-          // Parallel checkout (one worker per core): writing tens of thousands of files is most of the time.
-          ["-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", dir, input.sha],
-          this.#gitOpts({ cwd: mirror, ...(input.signal ? { signal: input.signal } : {}) }),
-        );
+      });
+      // The keep-ref pins the commit in the mirror while the job runs; the checkout itself
+      // only reads the mirror's objects, so it needs no lock.
+      await createJobRepo({
+        dir,
+        objectStores: [join(mirror, "objects")],
+        sha: input.sha,
+        git: this.#gitOpts(input.signal ? { signal: input.signal } : {}),
       });
       const head = (await remoteGitOk(["rev-parse", "HEAD"], this.#gitOpts({ cwd: dir }))).trim();
       if (head !== input.sha) throw new Error(`worktree is at ${head}, expected ${input.sha}`);
@@ -227,13 +231,8 @@ export class WorkspaceManager implements WorkspaceManagerLike {
 
   async remove(ws: Workspace): Promise<void> {
     try {
+      await rm(ws.dir, { recursive: true, force: true });
       await this.#withLock(ws.mirror, async () => {
-        await remoteGit(
-          ["worktree", "remove", "--force", "--force", ws.dir],
-          this.#gitOpts({ cwd: ws.mirror }),
-        );
-        await rm(ws.dir, { recursive: true, force: true });
-        await remoteGit(["worktree", "prune"], this.#gitOpts({ cwd: ws.mirror }));
         await remoteGit(["update-ref", "-d", ws.keepRef], this.#gitOpts({ cwd: ws.mirror }));
       });
     } finally {
