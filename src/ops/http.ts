@@ -4,9 +4,7 @@ import type { JobQueues } from "../queue/queues.js";
 import { withTimeout } from "../queue/redis.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
-import type { Registration } from "../web/app.js";
 import type { BasicCredentials } from "./auth.js";
-import { dashboardCredentials } from "./auth.js";
 import { createDashboard, type DashboardHandler, isDashboardPath } from "./dashboard.js";
 import { type OpsMetrics, QUEUE_STATES, type QueueSource, scrape } from "./metrics.js";
 
@@ -91,21 +89,5 @@ export function createOpsHandler(
       return true;
     }
     return false;
-  };
-}
-
-/** The web process's operations registration (see createOpsHandler). */
-export function opsRegistration(metrics: OpsMetrics): Registration {
-  return (_app, web, options) => {
-    if (!options) throw new Error("opsRegistration needs Probot's addHandler (createApp passes it)");
-    options.addHandler(
-      createOpsHandler({
-        queues: web.queues,
-        pools: web.settings.pools,
-        metrics,
-        credentials: dashboardCredentials(web.settings),
-        log: web.log,
-      }),
-    );
   };
 }

@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
-import type { DecisionListener } from "../triggers/index.js";
 import { listWorkers, type WorkerHeartbeat } from "./heartbeat.js";
 import { type JobMetricsSnapshot, readJobMetrics } from "./job-metrics.js";
 
@@ -35,6 +34,12 @@ export interface QueueSource {
   /** Creation time (ms) of the oldest job waiting to run, or null when none waits. */
   oldestWaiting(pool: string): Promise<number | null>;
 }
+
+/**
+ * Told about every webhook decision (the web process subscribes it to the triggers; any
+ * listener of theirs that takes at least the event and the decision word fits).
+ */
+export type WebhookDecisionListener = (event: string, record: { decision: string }) => void;
 
 export const EMPTY_JOBS: JobMetricsSnapshot = { outcomes: [], phases: [], gates: [], spend: [] };
 
@@ -170,8 +175,8 @@ export class OpsMetrics {
       collectDefaultMetrics({ register: this.registry, prefix: "autofix_web_" });
   }
 
-  /** Pass to triggersRegistration: counts every webhook decision. */
-  readonly onDecision: DecisionListener = (event, record) => {
+  /** Subscribe to the triggers' decisions (src/web/registrations.ts): counts every webhook decision. */
+  readonly onDecision: WebhookDecisionListener = (event, record) => {
     this.webhookDeliveries.inc({ event, decision: record.decision });
   };
 

@@ -1,7 +1,6 @@
 import type { Context, Probot } from "probot";
 import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
-import type { Registration } from "../web/app.js";
 import { PermissionCache } from "./authorize.js";
 import { onWorkflowRun } from "./ci/on-workflow-run.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
@@ -55,7 +54,6 @@ export function registerTriggers(app: Probot, deps: TriggerDeps, listeners: Deci
   app.on("workflow_run.completed", once(deps, "workflow_run.completed", onWorkflowRun, listeners));
 }
 
-/** The web process's trigger registration, built from the shared web dependencies. */
 /** The handlers' dependencies from the queues and settings; `now` can be fixed for tests. */
 export function createTriggerDeps(
   settings: TriggerDeps["settings"],
@@ -71,8 +69,4 @@ export function createTriggerDeps(
     log,
     now,
   };
-}
-
-export function triggersRegistration(listeners: DecisionListener[] = []): Registration {
-  return (app, web) => registerTriggers(app, createTriggerDeps(web.settings, web.queues, web.log), listeners);
 }
