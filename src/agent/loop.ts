@@ -31,13 +31,16 @@ import {
  * tool runner, so that budgets, cancellation, redaction and the gates stay in the harness.
  */
 
-/** What the phase does with the model's `finish`: accept it, refuse it (the model continues), or stop. */
-export type FinishVerdict =
-  | { kind: "accept"; note: string }
+/**
+ * What the phase does with the model's `finish`: accept it (with what the phase keeps from it),
+ * refuse it (the model continues), or stop.
+ */
+export type FinishVerdict<T> =
+  | { kind: "accept"; note: string; value: T }
   | { kind: "retry"; message: string }
   | { kind: "stop"; code: PhaseEndCode; reason: string };
 
-export interface LoopOptions {
+export interface LoopOptions<T> {
   client: Anthropic;
   model: string;
   phase: PhaseName;
@@ -52,7 +55,7 @@ export interface LoopOptions {
   jobSignal: AbortSignal;
   /** The phase's signal: job cancel or the phase deadline. */
   phaseSignal: AbortSignal;
-  onFinish: (input: unknown, signal: AbortSignal) => Promise<FinishVerdict>;
+  onFinish: (input: unknown, signal: AbortSignal) => Promise<FinishVerdict<T>>;
   onProgress: ProgressListener;
   transcript: TranscriptEntry[];
   now: () => number;
@@ -63,10 +66,11 @@ export interface LoopOptions {
   maxFinishAttempts: number;
 }
 
-export interface LoopEnd {
+export interface LoopEnd<T> {
   code: PhaseEndCode;
   reason: string;
-  accepted: boolean;
+  /** The accepted finish's value; null when the phase ended without one. */
+  accepted: T | null;
   usage: AgentUsage;
   turns: number;
 }
@@ -96,7 +100,7 @@ function stopFromSignals(
   return null;
 }
 
-export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
+export async function runPhaseLoop<T>(o: LoopOptions<T>): Promise<LoopEnd<T>> {
   const apiTools = toApiTools(o.tools);
   const system = [{ type: "text" as const, text: o.system, cache_control: { type: "ephemeral" as const } }];
   let messages: MessageParam[] = [{ role: "user", content: o.userPrompt }];
@@ -119,7 +123,7 @@ export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
       content: clip(redact(content), TRANSCRIPT_CHARS),
       ...extra,
     });
-  const end = (code: PhaseEndCode, reason: string, accepted = false): LoopEnd => {
+  const end = (code: PhaseEndCode, reason: string, accepted: T | null = null): LoopEnd<T> => {
     note("system", "note", `phase ended: ${code}: ${reason}`);
     return { code, reason, accepted, usage, turns };
   };
@@ -196,7 +200,7 @@ export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
     }
 
     const results: ToolResultBlockParam[] = [];
-    let accepted: string | null = null;
+    let accepted: { note: string; value: T } | null = null;
     for (const use of toolUses) {
       if (accepted !== null || o.phaseSignal.aborted) {
         results.push({
@@ -215,7 +219,7 @@ export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
         const verdict = await o.onFinish(out.finish, o.phaseSignal);
         if (verdict.kind === "accept") {
           content = verdict.note;
-          accepted = verdict.note;
+          accepted = { note: verdict.note, value: verdict.value };
         } else if (verdict.kind === "stop") {
           note("tool", "tool_result", verdict.reason, { name: use.name, isError: true });
           return end(verdict.code, verdict.reason);
@@ -239,7 +243,7 @@ export async function runPhaseLoop(o: LoopOptions): Promise<LoopEnd> {
         ...(isError ? { is_error: true } : {}),
       });
     }
-    if (accepted !== null) return end("gate_passed", accepted, true);
+    if (accepted !== null) return end("gate_passed", accepted.note, accepted.value);
     messages.push({ role: "user", content: results });
   }
 }

@@ -590,6 +590,27 @@ if [ $((n % 2)) -eq 1 ]; then echo $(( $1 + $2 )); else echo $(( $1 - $2 )); fi
     expect(JSON.stringify(fake.requests[0]!.messages[0])).toContain("Phase 2");
   });
 
+  it("keeps the existing test in the result when it does not fail on the base", async () => {
+    repo = await makeRepo({ "src/add.sh": ADD_BUGGY, "tests/test_ok.sh": "exit 0\n" });
+    fake = await startFakeAnthropic([]);
+    const result = await runFixAgent({
+      executor: hostExec(repo.dir),
+      baseSha: repo.baseSha,
+      branch: BRANCH,
+      request: { ...detRequest, existingTestPath: "tests/test_ok.sh" },
+      config: config(),
+      failureContext: "",
+      client: client(fake),
+    });
+    expect(result.status).toBe("failed");
+    expect(result.phases).toEqual([
+      expect.objectContaining({ phase: "reproduce", status: "failed", code: "gate_failed" }),
+    ]);
+    expect(result.reproduction).toMatchObject({ path: "tests/test_ok.sh", existing: true });
+    expect(result.git).toMatchObject({ reproCommitSha: null, fixCommitSha: null, changedFiles: [] });
+    expect(fake.requests).toHaveLength(0);
+  });
+
   it("runs the configured build first and stops when it fails", async () => {
     repo = await makeRepo({ "src/add.sh": ADD_BUGGY });
     fake = await startFakeAnthropic([]);
