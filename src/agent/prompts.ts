@@ -16,6 +16,7 @@ export const PROMPT_FILES = [
   "reproduce-nondeterministic",
   "fix",
   "build-note",
+  "test-note",
 ] as const;
 export type PromptName = (typeof PROMPT_FILES)[number];
 export type PromptTemplates = Record<PromptName, string>;
@@ -84,6 +85,12 @@ function buildNote(t: PromptTemplates, buildCommand: string): string {
   return buildCommand ? renderTemplate(t["build-note"], { build_command: buildCommand }) : "";
 }
 
+/** The repository's usual test command (`commands.test`), when it has one. */
+function testNote(t: PromptTemplates, testCommand: string): string {
+  const command = testCommand.trim();
+  return command ? renderTemplate(t["test-note"], { test_command: command }) : "";
+}
+
 export function systemPrompt(t: PromptTemplates): string {
   return t.system.trim();
 }
@@ -105,6 +112,7 @@ export function reproducePrompt(
       request.deterministic ? config.stability.deterministic_failures : config.stability.stress_runs,
     ),
     build_note: buildNote(t, config.commands.build),
+    test_note: testNote(t, config.commands.test),
     request: describeRequest(request),
     failure_context: describeFailureContext(args.failureContext),
   }).trim();
@@ -134,6 +142,7 @@ export function fixPrompt(
         ? config.stability.deterministic_passes
         : config.stability.nondeterministic_passes,
     ),
+    test_note: testNote(t, config.commands.test),
     request: describeRequest(request),
     failure_context: describeFailureContext(args.failureContext),
   }).trim();

@@ -399,6 +399,45 @@ describe("prompts", () => {
     expect(fx).toContain("bash d/run_test.sh");
     expect(fx).toContain("2 times in a row");
   });
+
+  it("tells the reproduce and fix phases the repository's test command, only when it is set", async () => {
+    const t = await loadPrompts();
+    const request = { deterministic: true, prompt: "fix it", rawLogs: "x" };
+    const withTest = (test: string) => ({
+      ...DEFAULT_REPO_CONFIG,
+      commands: { ...DEFAULT_REPO_CONFIG.commands, test },
+    });
+    const render = (templates: typeof t, config: typeof DEFAULT_REPO_CONFIG) => [
+      reproducePrompt(templates, { request, failureContext: "", testDir: "d", config }),
+      reproducePrompt(templates, {
+        request: { ...request, deterministic: false },
+        failureContext: "",
+        testDir: "d",
+        config,
+      }),
+      fixPrompt(templates, {
+        request,
+        failureContext: "",
+        testPath: "d",
+        command: "bash d/run_test.sh",
+        failureMode: "boom",
+        config,
+      }),
+    ];
+    for (const p of render(t, withTest("  pytest -q tests/unit {{x}} "))) {
+      expect(p).toContain("tests are usually run with `pytest -q tests/unit {{x}}`");
+      expect(p).not.toContain("{{test_");
+    }
+    // Unset (or blank): the note's text does not appear at all, whatever it says.
+    const marked = { ...t, "test-note": "TEST-NOTE-MARKER {{test_command}}" };
+    for (const config of [DEFAULT_REPO_CONFIG, withTest("   ")]) {
+      for (const p of render(marked, config)) {
+        expect(p).not.toContain("TEST-NOTE-MARKER");
+        expect(p).not.toContain("usually run with");
+        expect(p).not.toMatch(/\{\{/);
+      }
+    }
+  });
 });
 
 describe("hashing the reproduction", () => {
