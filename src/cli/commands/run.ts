@@ -5,12 +5,11 @@ import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { ProbotOctokit } from "probot";
 import { fixPlan, reproducePlan } from "../../agent/gates.js";
-import { COMMIT_EMAIL, type PhaseName, type ProgressEvent } from "../../agent/index.js";
+import { COMMIT_EMAIL } from "../../agent/index.js";
 import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { loadInfoJson } from "../../contracts/info-json.js";
-import { OUTCOME_LABEL } from "../../contracts/outcome.js";
 import { ensureCredentialHelper } from "../../git/remote.js";
 import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
 import {
@@ -25,7 +24,9 @@ import { scrubEnv } from "../../sandbox/env.js";
 import { createHostExecutor } from "../../sandbox/host.js";
 import { runHostCommand } from "../../shared/process.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
-import { type CliCommand, type CliIO, EXIT, OUTCOME_EXIT } from "../command.js";
+import { type CliCommand, type CliIO, EXIT } from "../command.js";
+import { ProgressPrinter, startClock, startLines } from "../run/progress.js";
+import { runExitCode, summaryLines } from "../run/summary.js";
 
 /**
  * `autofix run`: the whole pipeline on a local checkout, without Redis or a worker. The
@@ -109,99 +110,6 @@ export function parseGitHubRemote(url: string, hosts: readonly string[]): GitHub
 /** `autofix/<first words of the prompt>`. */
 export function branchSlug(prompt: string): string {
   return promptSlug(prompt, "fix");
-}
-
-/** `[mm:ss]`, or `[h:mm:ss]` past an hour. */
-export function formatElapsed(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const mm = String(Math.floor(s / 60) % 60).padStart(2, "0");
-  const ss = String(s % 60).padStart(2, "0");
-  return s >= 3600 ? `[${Math.floor(s / 3600)}:${mm}:${ss}]` : `[${mm}:${ss}]`;
-}
-
-export function formatTokens(n: number): string {
-  if (n < 1000) return String(n);
-  if (n < 10_000) return `${(n / 1000).toFixed(1)}k`;
-  if (n < 1_000_000) return `${Math.round(n / 1000)}k`;
-  return `${(n / 1_000_000).toFixed(2)}M`;
-}
-
-export function formatCost(usd: number): string {
-  return `$${usd < 0.1 && usd > 0 ? usd.toFixed(3) : usd.toFixed(2)}`;
-}
-
-/**
- * Agent progress as terminal lines, each prefixed with the elapsed time: phase started (with
- * its budget), each turn with the spend so far, each gate run and verdict, phase ended.
- */
-export class ProgressPrinter {
-  #spend: { tokens: number; cost: number } | null = null;
-  #turn = 0;
-
-  constructor(
-    private readonly out: (line: string) => void,
-    private readonly elapsed: () => number,
-    private readonly gateRuns: { reproduce: number; fix: number },
-  ) {}
-
-  line(text: string): void {
-    this.out(redact(`${formatElapsed(this.elapsed())} ${text}`));
-  }
-
-  #spendSuffix(): string {
-    return this.#spend
-      ? ` · ${formatTokens(this.#spend.tokens)} tokens · ${formatCost(this.#spend.cost)}`
-      : "";
-  }
-
-  #gateTotal(phase: PhaseName): number {
-    return phase === "fix" ? this.gateRuns.fix : this.gateRuns.reproduce;
-  }
-
-  apply(e: ProgressEvent): void {
-    switch (e.type) {
-      case "phase_started":
-        this.line(
-          e.phase === "build"
-            ? `build: started · budget ${e.budget.minutes} min`
-            : `${e.phase}: started · budget ${e.budget.minutes} min, ${e.budget.turns} turns`,
-        );
-        break;
-      case "turn":
-        this.#turn = e.turn;
-        break;
-      case "spend":
-        this.#spend = { tokens: e.total.inputTokens + e.total.outputTokens, cost: e.total.costUsd };
-        this.line(`${e.phase}: model turn ${this.#turn}${this.#spendSuffix()}`);
-        break;
-      case "gate_run": {
-        const r = e.run;
-        const how = r.timedOut
-          ? "timed out"
-          : r.exitCode === null
-            ? `killed by ${r.signal ?? "a signal"}`
-            : `exit ${r.exitCode}`;
-        const where = e.phase === "fix" ? "with the fix" : "on the base commit";
-        this.line(
-          `${e.phase}: run ${r.run}/${this.#gateTotal(e.phase)} ${where} ${r.passed ? "passed" : "failed"} (${how}, ${(r.durationMs / 1000).toFixed(1)} s)${this.#spendSuffix()}`,
-        );
-        break;
-      }
-      case "gate_result":
-        this.line(`${e.phase}: gate ${e.result.passed ? "passed" : "refused"}: ${e.result.reason}`);
-        break;
-      case "phase_ended": {
-        const o = e.outcome;
-        const reason = o.reason.length > 200 ? `${o.reason.slice(0, 197)}...` : o.reason;
-        this.line(
-          `${e.phase}: ${o.status.replace("_", " ")}: ${reason}${e.phase === "build" ? "" : ` · ${o.turns} turns`}${this.#spendSuffix()}`,
-        );
-        break;
-      }
-      default:
-        break;
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,36 +337,6 @@ function describePlan(req: FixRequest, config: RepoConfig): { text: string; repr
   return { text, reproduce: rp.runs, fix: fp.runs };
 }
 
-function summarize(io: CliIO, out: PipelineOutput, branch: string, dryRun: boolean): void {
-  const say = (l: string) => io.out(redact(l));
-  const r = out.result;
-  const code = OUTCOME_EXIT[out.status];
-  say("");
-  say(
-    `Status: ${OUTCOME_LABEL[out.status]} (exit ${code})${r && out.status !== "succeeded" ? `: ${r.reason}` : ""}`,
-  );
-  if (r?.git.fixCommitSha)
-    say(
-      `  fix:          branch ${branch} at ${r.git.fixCommitSha.slice(0, 12)} (changed: ${r.git.changedFiles.join(", ") || "none"}); see it with: git show ${branch}`,
-    );
-  else say("  fix:          none accepted; no fix branch was created");
-  if (r?.reproduction) {
-    if (r.git.reproCommitSha)
-      say(
-        `  reproduction: refs/autofix-repro/${branch} at ${r.git.reproCommitSha.slice(0, 12)} (${r.reproduction.path}); run it with: ${r.reproduction.command}`,
-      );
-    else say(`  reproduction: existing test ${r.reproduction.path} (${r.reproduction.command})`);
-  }
-  if (out.pushed) say(`  pushed:       ${out.pushed.branch} at ${out.pushed.sha.slice(0, 12)} to origin`);
-  if (out.pullRequest)
-    say(`  pull request: ${out.pullRequest.url} (${out.pullRequest.created ? "opened, draft" : "updated"})`);
-  if (out.planned.length > 0) {
-    say(dryRun ? "  dry run: nothing was pushed or opened; it would:" : "  publishing:");
-    for (const l of out.planned) say(`    - ${l}`);
-  }
-  if (out.problem) say(`  problem:      ${out.problem}`);
-}
-
 export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
   const deps: RunDeps = { ...defaultRunDeps, ...overrides };
   return {
@@ -506,8 +384,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       const p = prep.p;
       if (p.token) redactor.addSecret(p.token);
 
-      const startedAt = deps.now().getTime();
-      const elapsed = () => deps.now().getTime() - startedAt;
+      const clock = startClock(deps.now);
       const work = await mkdtemp(join(deps.tmpDir(), "autofix-run-"));
       const workspace = join(work, "workspace");
       const say = (l: string) => io.out(redact(l));
@@ -555,28 +432,26 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           };
         }
 
-        say(`autofix run: ${p.request.prompt.split("\n")[0]}`);
-        say(
-          `  repository: ${p.repo} (base ${p.baseRef} = ${p.baseSha.slice(0, 12)}; worked on in a temporary worktree)`,
-        );
-        say(`  failure:    ${plan.text}`);
-        say(`  logs:       ${p.request.url ?? "raw-logs from the info.json"}`);
-        say(
-          `  test:       ${p.request.existingTestPath ? `existing ${p.request.existingTestPath} (phase 1 writes none)` : "written in phase 1"}`,
-        );
-        say(`  model:      ${model}`);
-        say(`  fix branch: ${branch}${reused ? " (the branch of an earlier run: updated)" : ""}`);
-        say(
-          `  publish:    ${
-            !publish
-              ? "nothing: no GITHUB_TOKEN or GH_TOKEN, everything stays local"
-              : `${opts.dryRun ? "dry run: would push" : "push"} ${branch} to origin (${publish.remoteUrl}) and open a draft PR on ${publish.owner}/${publish.repo} against ${publish.baseBranch}`
-          }`,
-        );
-        say(`  report:     ${p.outDir}`);
-        say("");
+        for (const l of startLines({
+          prompt: p.request.prompt,
+          repo: p.repo,
+          baseRef: p.baseRef,
+          baseSha: p.baseSha,
+          failure: plan.text,
+          url: p.request.url,
+          existingTestPath: p.request.existingTestPath,
+          model,
+          branch: { name: branch, reused },
+          publish,
+          dryRun: opts.dryRun,
+          outDir: p.outDir,
+        }))
+          say(l);
 
-        const printer = new ProgressPrinter(io.out, elapsed, { reproduce: plan.reproduce, fix: plan.fix });
+        const printer = new ProgressPrinter(io.out, clock.elapsed, {
+          reproduce: plan.reproduce,
+          fix: plan.fix,
+        });
         const ctrl = new AbortController();
         let interrupts = 0;
         const stopListening = deps.onInterrupt(() => {
@@ -598,7 +473,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         const executor = createHostExecutor({ workspace, env: {}, cards: [], jobId: "local" });
         try {
           out = await runPipeline({
-            runId: `local-${new Date(startedAt).toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
+            runId: `local-${clock.startedAt.toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
             origin: `local run (autofix run) in ${p.repo}`,
             request: p.request,
             executor,
@@ -624,9 +499,8 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           stopListening();
           await executor.dispose();
         }
-        summarize(io, out, branch, opts.dryRun);
-        say(`Report: ${out.reportPath}`);
-        return OUTCOME_EXIT[out.status];
+        for (const l of summaryLines(out, branch, opts.dryRun)) say(l);
+        return runExitCode(out);
       } catch (err) {
         io.err(redact(`autofix run failed: ${(err as Error).message}`));
         return EXIT.failed;

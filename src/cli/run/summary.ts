@@ -1,0 +1,46 @@
+import { OUTCOME_LABEL } from "../../contracts/outcome.js";
+import type { PipelineOutput } from "../../pipeline/run.js";
+import { OUTCOME_EXIT } from "../command.js";
+
+/**
+ * How `autofix run` ends on the terminal: the outcome, what it left in the repository, what was
+ * (or in a dry run would be) published, where the report is, and the exit code.
+ */
+
+/** The exit code of a finished run: the outcome's (0 success, 3 partial, 1 otherwise). */
+export function runExitCode(out: Pick<PipelineOutput, "status">): number {
+  return OUTCOME_EXIT[out.status];
+}
+
+/** The lines after the run (unredacted; the caller redacts), the report's path last. */
+export function summaryLines(out: PipelineOutput, branch: string, dryRun: boolean): string[] {
+  const lines: string[] = [];
+  const say = (l: string) => lines.push(l);
+  const r = out.result;
+  say("");
+  say(
+    `Status: ${OUTCOME_LABEL[out.status]} (exit ${runExitCode(out)})${r && out.status !== "succeeded" ? `: ${r.reason}` : ""}`,
+  );
+  if (r?.git.fixCommitSha)
+    say(
+      `  fix:          branch ${branch} at ${r.git.fixCommitSha.slice(0, 12)} (changed: ${r.git.changedFiles.join(", ") || "none"}); see it with: git show ${branch}`,
+    );
+  else say("  fix:          none accepted; no fix branch was created");
+  if (r?.reproduction) {
+    if (r.git.reproCommitSha)
+      say(
+        `  reproduction: refs/autofix-repro/${branch} at ${r.git.reproCommitSha.slice(0, 12)} (${r.reproduction.path}); run it with: ${r.reproduction.command}`,
+      );
+    else say(`  reproduction: existing test ${r.reproduction.path} (${r.reproduction.command})`);
+  }
+  if (out.pushed) say(`  pushed:       ${out.pushed.branch} at ${out.pushed.sha.slice(0, 12)} to origin`);
+  if (out.pullRequest)
+    say(`  pull request: ${out.pullRequest.url} (${out.pullRequest.created ? "opened, draft" : "updated"})`);
+  if (out.planned.length > 0) {
+    say(dryRun ? "  dry run: nothing was pushed or opened; it would:" : "  publishing:");
+    for (const l of out.planned) say(`    - ${l}`);
+  }
+  if (out.problem) say(`  problem:      ${out.problem}`);
+  say(`Report: ${out.reportPath}`);
+  return lines;
+}
