@@ -106,7 +106,7 @@ export function decideGate(
 }
 
 /** Turn a command result into a gate run record (output tail redacted). Pure. */
-export function toGateRun(gate: GateName, run: number, r: CommandResult): GateRun {
+function toGateRun(gate: GateName, run: number, r: CommandResult): GateRun {
   return {
     gate,
     run,

@@ -9,7 +9,7 @@ import type { JobExecutor } from "../sandbox/executor.js";
  * model planted runs with a secret in reach. Pushing is not done here.
  */
 
-export { COMMIT_EMAIL, SAFE_GIT_CONFIG };
+export { COMMIT_EMAIL };
 
 export class GitError extends Error {
   override name = "GitError";

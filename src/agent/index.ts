@@ -1,8 +1,12 @@
 /**
- * The phased agent: reproduce, fix, prove. See README "The agent".
+ * The phased agent: reproduce, fix, prove. See README "The agent". The public surface of
+ * src/agent: the rest of the folder is its implementation.
  *
- *   const result = await runFixAgent({ workspace, baseSha, branch, request, config,
+ *   const result = await runFixAgent({ executor, baseSha, branch, request, config,
  *     failureContext, client: new Anthropic(), signal, onProgress });
+ *
+ * `executor` is the job's JobExecutor (src/sandbox/executor.ts) around the prepared checkout:
+ * every command of the run (tools, gates, the build, the harness's git) goes through it.
  */
 export { COMMIT_EMAIL } from "./git.js";
 export { AgentSetupError, type RunFixAgentOptions, runFixAgent } from "./harness.js";

@@ -78,7 +78,7 @@ export interface LoopEnd<T> {
 const TRANSCRIPT_CHARS = 4000;
 
 /** The assistant's blocks as request params (only what the API accepts back). Pure. */
-export function toParams(content: readonly ContentBlock[]): ContentBlockParam[] {
+function toParams(content: readonly ContentBlock[]): ContentBlockParam[] {
   const out: ContentBlockParam[] = [];
   for (const b of content) {
     if (b.type === "text") out.push({ type: "text", text: b.text });

@@ -1,4 +1,3 @@
-import type { FixRequest } from "../contracts/fix-request.js";
 import { shellQuote } from "../shared/shell.js";
 import type { AgentStatus, GateResult, PhaseEndCode, PhaseOutcome, PhaseStatus } from "./types.js";
 
@@ -68,9 +67,4 @@ export function deriveReproCommand(testPath: string, isDirectory: boolean): stri
 export function slugOfBranch(branch: string): string {
   const last = branch.split("/").filter(Boolean).at(-1) ?? "repro";
   return last.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "") || "repro";
-}
-
-/** The request kind as words, for reports. */
-export function kindOf(request: FixRequest): string {
-  return request.deterministic ? "deterministic" : "non-deterministic";
 }

@@ -70,13 +70,13 @@ export function renderTemplate(template: string, vars: Record<string, string>): 
 }
 
 /** The request as the model sees it: the person's prompt and log source, fenced as data. */
-export function describeRequest(request: FixRequest): string {
+function describeRequest(request: FixRequest): string {
   const lines = [fenceAsData("request from the person who asked for this fix", request.prompt)];
   if (request.url) lines.push(`Log source: ${request.url}`);
   return lines.join("\n\n");
 }
 
-export function describeFailureContext(failureContext: string): string {
+function describeFailureContext(failureContext: string): string {
   const text = failureContext.trim();
   return text ? fenceAsData("log excerpt", text) : "(no log excerpt was available)";
 }

@@ -30,7 +30,7 @@ export const PRICE_TABLE: ReadonlyArray<{ family: string; match: RegExp; price: 
 ];
 
 /** Unknown models are priced like the most expensive family, so the cap errs on the safe side. */
-export const FALLBACK_PRICE: Price = family(5, 25);
+const FALLBACK_PRICE: Price = family(5, 25);
 
 export function priceFor(model: string): Price {
   return PRICE_TABLE.find((p) => p.match.test(model))?.price ?? FALLBACK_PRICE;
@@ -79,7 +79,7 @@ export function addUsage(a: AgentUsage, b: AgentUsage): AgentUsage {
 }
 
 /** Every token the job was billed for, cached or not: what max_tokens caps. */
-export function totalTokens(u: AgentUsage): number {
+function totalTokens(u: AgentUsage): number {
   return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
 

@@ -11,7 +11,6 @@ export const reproduceFinishInput = z.strictObject({
   command: z.string().min(1).describe("The command that runs the test from the repository root"),
   failure_mode: z.string().min(1).max(2000).describe("Short description of how the failure shows"),
 });
-export type ReproduceFinish = z.infer<typeof reproduceFinishInput>;
 
 export const fixFinishInput = z.strictObject({
   summary: z.string().min(1).max(4000),
@@ -19,7 +18,6 @@ export const fixFinishInput = z.strictObject({
   changes: z.string().min(1).max(8000).describe("What was changed, file by file"),
   performance: z.string().min(1).max(4000).describe("Performance impact, measured where possible"),
 });
-export type FixFinish = z.infer<typeof fixFinishInput>;
 
 const handOver = async (input: unknown): Promise<ToolOutcome> => ({
   content: "finish received",

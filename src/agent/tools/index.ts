@@ -4,7 +4,7 @@
  * registry.ts.
  */
 export type { ToolContext, ToolDef, ToolOutcome } from "./define.js";
-export { type FixFinish, fixFinishInput, type ReproduceFinish, reproduceFinishInput } from "./finish.js";
+export { fixFinishInput, reproduceFinishInput } from "./finish.js";
 export { executeTool, toApiTools, toolsForPhase } from "./registry.js";
 export { formatCommandResult } from "./run-command.js";
 export { replaceUnique } from "./write.js";
