@@ -1,6 +1,6 @@
-import { access, constants, mkdtemp, rm, stat } from "node:fs/promises";
+import { access, constants, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { ProbotOctokit } from "probot";
@@ -10,21 +10,23 @@ import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { loadInfoJson } from "../../contracts/info-json.js";
-import { ensureCredentialHelper } from "../../git/remote.js";
-import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
 import {
   type PipelineOutput,
   type PublishTarget,
   readWorkspaceConfig,
   runPipeline,
 } from "../../pipeline/run.js";
-import { BRANCH_PREFIX } from "../../publish/push.js";
-import { promptSlug } from "../../publish/report.js";
-import { scrubEnv } from "../../sandbox/env.js";
 import { createHostExecutor } from "../../sandbox/host.js";
-import { runHostCommand } from "../../shared/process.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
 import { type CliCommand, type CliIO, EXIT } from "../command.js";
+import {
+  branchSlug,
+  findRepository,
+  isInCommit,
+  openLocalRepo,
+  originUrl,
+  prBaseBranch,
+} from "../run/local-repo.js";
 import { ProgressPrinter, startClock, startLines } from "../run/progress.js";
 import { runExitCode, summaryLines } from "../run/summary.js";
 
@@ -107,78 +109,6 @@ export function parseGitHubRemote(url: string, hosts: readonly string[]): GitHub
   return { owner: m[1]!, repo: m[2]!, host: host.toLowerCase() };
 }
 
-/** `autofix/<first words of the prompt>`. */
-export function branchSlug(prompt: string): string {
-  return promptSlug(prompt, "fix");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Git on the person's repository (hooks off, scrubbed environment: see src/git/safe.ts)
-
-async function gitTry(cwd: string, args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
-  try {
-    const r = await runHostCommand(["git", ...SAFE_GIT_CONFIG, ...args], {
-      cwd,
-      env: scrubEnv(process.env, { ...SAFE_GIT_ENV }),
-      timeoutMs: 120_000,
-    });
-    return { ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() };
-  } catch (err) {
-    return { ok: false, out: "", err: (err as Error).message };
-  }
-}
-
-/**
- * The fix branch: `autofix/<slug>`, reused when it is the branch of an earlier run (every
- * commit on its tip written by the harness, not checked out anywhere), else `-2`, `-3`, ...
- * so a branch someone works on is never moved.
- */
-async function chooseBranch(repo: string, slug: string): Promise<{ name: string; reused: boolean }> {
-  const wt = await gitTry(repo, ["worktree", "list", "--porcelain"]);
-  const checkedOut = new Set(
-    wt.out
-      .split("\n")
-      .filter((l) => l.startsWith("branch "))
-      .map((l) => l.slice(7)),
-  );
-  for (let i = 1; i < 100; i++) {
-    const name = `${BRANCH_PREFIX}${slug}${i === 1 ? "" : `-${i}`}`;
-    const ref = `refs/heads/${name}`;
-    const tip = await gitTry(repo, ["rev-parse", "--quiet", "--verify", `${ref}^{commit}`]);
-    if (!tip.ok) return { name, reused: false };
-    if (checkedOut.has(ref)) continue;
-    const who = await gitTry(repo, ["log", "-1", "--format=%ae %ce", ref]);
-    if (who.ok && who.out === `${COMMIT_EMAIL} ${COMMIT_EMAIL}`) return { name, reused: true };
-  }
-  throw new Error(`no free branch name ${BRANCH_PREFIX}${slug}-N`);
-}
-
-/** The branch the draft PR targets: --base when it names a branch, else the current branch, else origin's default. */
-async function prBaseBranch(repo: string, base: string | undefined): Promise<string | null> {
-  if (base) {
-    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/heads/${base}`])).ok) return base;
-    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${base}`])).ok)
-      return base;
-    const m = /^(?:refs\/remotes\/)?origin\/(.+)$/.exec(base);
-    if (m && (await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${m[1]}`])).ok)
-      return m[1]!;
-  } else {
-    const current = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
-    if (current.ok && current.out) return current.out;
-  }
-  const def = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"]);
-  if (def.ok && def.out.startsWith("origin/")) return def.out.slice("origin/".length);
-  return null;
-}
-
-async function removeWorktree(repo: string, path: string): Promise<string | null> {
-  const r = await gitTry(repo, ["worktree", "remove", "--force", "--force", path]);
-  if (r.ok) return null;
-  await rm(path, { recursive: true, force: true }).catch(() => undefined);
-  const p = await gitTry(repo, ["worktree", "prune"]);
-  return p.ok ? null : `could not remove the worktree ${path}: ${r.err || p.err}`;
-}
-
 /** Why `dir` cannot hold the report (it, or the nearest folder above it that exists, must be writable), or null. */
 async function writableFolder(dir: string): Promise<string | null> {
   let d = dir;
@@ -238,15 +168,14 @@ async function prepare(
   // The repository: a git checkout with a commit at --base.
   let repo: string | null = null;
   let baseSha = "";
-  const top = await gitTry(repoArg, ["rev-parse", "--show-toplevel"]);
-  if (!top.ok || !top.out) {
+  const found = await findRepository(repoArg, baseRef);
+  if (found.root === null) {
     problems.push(
-      `${repoArg} is not a git repository (${top.err.split("\n").pop() || "no .git found"}); run in a checkout or pass --repo PATH`,
+      `${repoArg} is not a git repository (${found.whyNot}); run in a checkout or pass --repo PATH`,
     );
   } else {
-    repo = top.out;
-    const sha = await gitTry(repo, ["rev-parse", "--quiet", "--verify", `${baseRef}^{commit}`]);
-    if (sha.ok && sha.out) baseSha = sha.out;
+    repo = found.root;
+    if (found.baseSha) baseSha = found.baseSha;
     else if (o.base === undefined)
       problems.push(`${repo} has no commit yet: commit the code first (the agent works on a commit)`);
     else problems.push(`--base ${baseRef} is not a commit in ${repo}`);
@@ -258,8 +187,7 @@ async function prepare(
   if (!info.ok) for (const p of info.problems) problems.push(`${o.file}: ${p}`);
   const request = info.ok ? info.request : null;
   if (request?.existingTestPath && repo && baseSha) {
-    const inBase = await gitTry(repo, ["cat-file", "-e", `${baseSha}:${request.existingTestPath}`]);
-    if (!inBase.ok)
+    if (!(await isInCommit(repo, baseSha, request.existingTestPath)))
       problems.push(
         `${o.file}: "existing-test-path" ${request.existingTestPath} is not in the base commit ${baseSha.slice(0, 10)} (the run uses committed files only: commit it first)`,
       );
@@ -282,18 +210,18 @@ async function prepare(
 
   let target: Prepared["target"] = null;
   if (token && repo) {
-    const origin = await gitTry(repo, ["remote", "get-url", "origin"]);
+    const origin = await originUrl(repo);
     const gheHost = env.GHE_HOST?.trim() || undefined;
     const hosts = ["github.com", ...(gheHost ? [gheHost] : [])];
-    const parsed = origin.ok ? parseGitHubRemote(origin.out, hosts) : null;
+    const parsed = origin ? parseGitHubRemote(origin, hosts) : null;
     const override = o.githubRepo?.split("/");
-    if (!origin.ok || !origin.out) {
+    if (!origin) {
       problems.push(
         `a GitHub token is set, so the fix would be pushed to the repository's "origin", but ${repo} has no origin remote; add one, use --dry-run, or unset GITHUB_TOKEN/GH_TOKEN to keep everything local`,
       );
     } else if (!parsed && !override) {
       problems.push(
-        `cannot tell the GitHub repository from origin (${redact(origin.out)}): it is not on ${hosts.join(" or ")}; pass --github-repo OWNER/NAME (or set GHE_HOST)`,
+        `cannot tell the GitHub repository from origin (${redact(origin)}): it is not on ${hosts.join(" or ")}; pass --github-repo OWNER/NAME (or set GHE_HOST)`,
       );
     } else {
       const onGhe =
@@ -310,7 +238,7 @@ async function prepare(
           owner: override?.[0] ?? parsed!.owner,
           repo: override?.[1] ?? parsed!.repo,
           apiBase,
-          remoteUrl: origin.out,
+          remoteUrl: origin,
           baseBranch,
         };
     }
@@ -385,22 +313,14 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       if (p.token) redactor.addSecret(p.token);
 
       const clock = startClock(deps.now);
-      const work = await mkdtemp(join(deps.tmpDir(), "autofix-run-"));
-      const workspace = join(work, "workspace");
+      const local = await openLocalRepo(p.repo, deps.tmpDir());
+      const workspace = local.workspace;
       const say = (l: string) => io.out(redact(l));
-      let removed = false;
-      const cleanup = async () => {
-        if (removed) return;
-        removed = true;
-        const problem = await removeWorktree(p.repo, workspace);
-        if (problem) io.err(redact(`warning: ${problem}`));
-        await rm(work, { recursive: true, force: true }).catch(() => undefined);
-      };
 
       try {
-        const added = await gitTry(p.repo, ["worktree", "add", "--quiet", "--detach", workspace, p.baseSha]);
-        if (!added.ok) {
-          io.err(redact(`cannot create a worktree of ${p.repo} at ${p.baseSha}: ${added.err}`));
+        const notAdded = await local.addWorktree(p.baseSha);
+        if (notAdded) {
+          io.err(redact(notAdded));
           return EXIT.failed;
         }
         let config: RepoConfig;
@@ -413,12 +333,12 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           return EXIT.badInput;
         }
         const plan = describePlan(p.request, config);
-        const { name: branch, reused } = await chooseBranch(p.repo, branchSlug(p.request.prompt));
+        const { name: branch, reused } = await local.chooseBranch(branchSlug(p.request.prompt));
         const model = io.env.AUTOFIX_MODEL?.trim() || DEFAULT_MODEL;
 
         let publish: PublishTarget | null = null;
         if (p.token && p.target) {
-          const helperPath = await ensureCredentialHelper(join(work, "bin", "autofix-git-credential"));
+          const helperPath = await local.credentialHelper();
           const token = p.token;
           publish = {
             octokit: deps.octokit(token, p.target.apiBase),
@@ -505,7 +425,8 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         io.err(redact(`autofix run failed: ${(err as Error).message}`));
         return EXIT.failed;
       } finally {
-        await cleanup();
+        const problem = await local.cleanup();
+        if (problem) io.err(redact(`warning: ${problem}`));
       }
     },
   };

@@ -1,0 +1,156 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { COMMIT_EMAIL } from "../../agent/index.js";
+import { ensureCredentialHelper } from "../../git/remote.js";
+import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
+import { BRANCH_PREFIX } from "../../publish/push.js";
+import { promptSlug } from "../../publish/report.js";
+import { scrubEnv } from "../../sandbox/env.js";
+import { runHostCommand } from "../../shared/process.js";
+
+/**
+ * The person's repository during `autofix run`. Their working tree is never touched: the agent
+ * works in a detached worktree at the base commit, in a temporary folder removed afterwards;
+ * the branches and refs it creates live in the shared repository and stay. Every git command
+ * here runs on the host with hooks off and a scrubbed environment (src/git/safe.ts).
+ */
+
+interface GitResult {
+  ok: boolean;
+  out: string;
+  err: string;
+}
+
+async function gitTry(cwd: string, args: string[]): Promise<GitResult> {
+  try {
+    const r = await runHostCommand(["git", ...SAFE_GIT_CONFIG, ...args], {
+      cwd,
+      env: scrubEnv(process.env, { ...SAFE_GIT_ENV }),
+      timeoutMs: 120_000,
+    });
+    return { ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+  } catch (err) {
+    return { ok: false, out: "", err: (err as Error).message };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Questions preflight asks (read-only)
+
+/** The repository holding `dir` and the commit `baseRef` names there (null: not a commit). */
+export type RepositoryFact = { root: string; baseSha: string | null } | { root: null; whyNot: string };
+
+export async function findRepository(dir: string, baseRef: string): Promise<RepositoryFact> {
+  const top = await gitTry(dir, ["rev-parse", "--show-toplevel"]);
+  if (!top.ok || !top.out) return { root: null, whyNot: top.err.split("\n").pop() || "no .git found" };
+  const sha = await gitTry(top.out, ["rev-parse", "--quiet", "--verify", `${baseRef}^{commit}`]);
+  return { root: top.out, baseSha: sha.ok && sha.out ? sha.out : null };
+}
+
+/** Whether `path` is in commit `sha`. */
+export async function isInCommit(repo: string, sha: string, path: string): Promise<boolean> {
+  return (await gitTry(repo, ["cat-file", "-e", `${sha}:${path}`])).ok;
+}
+
+/** The URL of the `origin` remote, or null when there is none. */
+export async function originUrl(repo: string): Promise<string | null> {
+  const r = await gitTry(repo, ["remote", "get-url", "origin"]);
+  return r.ok && r.out ? r.out : null;
+}
+
+/** The branch the draft PR targets: --base when it names a branch, else the current branch, else origin's default. */
+export async function prBaseBranch(repo: string, base: string | undefined): Promise<string | null> {
+  if (base) {
+    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/heads/${base}`])).ok) return base;
+    if ((await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${base}`])).ok)
+      return base;
+    const m = /^(?:refs\/remotes\/)?origin\/(.+)$/.exec(base);
+    if (m && (await gitTry(repo, ["show-ref", "--verify", "--quiet", `refs/remotes/origin/${m[1]}`])).ok)
+      return m[1]!;
+  } else {
+    const current = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "HEAD"]);
+    if (current.ok && current.out) return current.out;
+  }
+  const def = await gitTry(repo, ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"]);
+  if (def.ok && def.out.startsWith("origin/")) return def.out.slice("origin/".length);
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run's own worktree and branch
+
+/** `<first words of the prompt>`, the fix branch's name after `autofix/`. */
+export function branchSlug(prompt: string): string {
+  return promptSlug(prompt, "fix");
+}
+
+/**
+ * The fix branch: `autofix/<slug>`, reused when it is the branch of an earlier run (every
+ * commit on its tip written by the harness, not checked out anywhere), else `-2`, `-3`, ...
+ * so a branch someone works on is never moved.
+ */
+async function chooseBranch(repo: string, slug: string): Promise<{ name: string; reused: boolean }> {
+  const wt = await gitTry(repo, ["worktree", "list", "--porcelain"]);
+  const checkedOut = new Set(
+    wt.out
+      .split("\n")
+      .filter((l) => l.startsWith("branch "))
+      .map((l) => l.slice(7)),
+  );
+  for (let i = 1; i < 100; i++) {
+    const name = `${BRANCH_PREFIX}${slug}${i === 1 ? "" : `-${i}`}`;
+    const ref = `refs/heads/${name}`;
+    const tip = await gitTry(repo, ["rev-parse", "--quiet", "--verify", `${ref}^{commit}`]);
+    if (!tip.ok) return { name, reused: false };
+    if (checkedOut.has(ref)) continue;
+    const who = await gitTry(repo, ["log", "-1", "--format=%ae %ce", ref]);
+    if (who.ok && who.out === `${COMMIT_EMAIL} ${COMMIT_EMAIL}`) return { name, reused: true };
+  }
+  throw new Error(`no free branch name ${BRANCH_PREFIX}${slug}-N`);
+}
+
+async function removeWorktree(repo: string, path: string): Promise<string | null> {
+  const r = await gitTry(repo, ["worktree", "remove", "--force", "--force", path]);
+  if (r.ok) return null;
+  await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  const p = await gitTry(repo, ["worktree", "prune"]);
+  return p.ok ? null : `could not remove the worktree ${path}: ${r.err || p.err}`;
+}
+
+export interface LocalRepo {
+  readonly repo: string;
+  /** The temporary worktree the agent works in (exists once addWorktree succeeded). */
+  readonly workspace: string;
+  /** Add the worktree, detached at `sha`; null, or why it could not be made. */
+  addWorktree(sha: string): Promise<string | null>;
+  /** The fix branch for `slug` (see chooseBranch). */
+  chooseBranch(slug: string): Promise<{ name: string; reused: boolean }>;
+  /** The git credential helper for the push, in the temporary folder. */
+  credentialHelper(): Promise<string>;
+  /** Remove the worktree and the temporary folder; a warning, or null. Runs once. */
+  cleanup(): Promise<string | null>;
+}
+
+/** A temporary folder under `tmpParent` for the run's worktree of `repo` and credential helper. */
+export async function openLocalRepo(repo: string, tmpParent: string): Promise<LocalRepo> {
+  const work = await mkdtemp(join(tmpParent, "autofix-run-"));
+  const workspace = join(work, "workspace");
+  let removed = false;
+  return {
+    repo,
+    workspace,
+    async addWorktree(sha) {
+      const added = await gitTry(repo, ["worktree", "add", "--quiet", "--detach", workspace, sha]);
+      return added.ok ? null : `cannot create a worktree of ${repo} at ${sha}: ${added.err}`;
+    },
+    chooseBranch: (slug) => chooseBranch(repo, slug),
+    credentialHelper: () => ensureCredentialHelper(join(work, "bin", "autofix-git-credential")),
+    async cleanup() {
+      if (removed) return null;
+      removed = true;
+      const problem = await removeWorktree(repo, workspace);
+      await rm(work, { recursive: true, force: true }).catch(() => undefined);
+      return problem;
+    },
+  };
+}
