@@ -1,5 +1,5 @@
 import type { ProgressEvent } from "../agent/index.js";
-import { defaultSteps, type StatusStep } from "../status/index.js";
+import { defaultSteps, endSteps, type StatusStep, settleSteps, startStep } from "../status/index.js";
 
 /**
  * Turns agent progress into the status checklist: build and log intake are "Prepare", then
@@ -10,12 +10,12 @@ export class ChecklistTracker {
   message = "";
 
   constructor(skipReproduce: boolean) {
-    this.steps = defaultSteps(skipReproduce);
-    this.steps[0] = { ...this.steps[0]!, state: "running" };
+    this.steps = startStep(defaultSteps(skipReproduce), 0);
   }
 
+  /** Copy on write: a checklist already handed to onProgress is never changed under it. */
   #set(i: number, patch: Partial<StatusStep>): void {
-    this.steps[i] = { ...this.steps[i]!, ...patch };
+    this.steps = this.steps.map((s, j) => (j === i ? { ...s, ...patch } : s));
   }
 
   #index(phase: string): number {
@@ -66,17 +66,12 @@ export class ChecklistTracker {
   }
 
   publishing(): void {
-    for (let j = 0; j < 3; j++) if (this.steps[j]!.state === "running") this.#set(j, { state: "done" });
-    this.#set(3, { state: "running" });
+    this.steps = startStep(settleSteps(this.steps, "done"), 3);
     this.message = "Pushing the branch and opening the draft PR";
   }
 
   finish(ok: boolean, detail?: string): void {
-    for (let j = 0; j < 4; j++) {
-      const s = this.steps[j]!;
-      if (s.state === "running") this.#set(j, { state: ok ? "done" : "failed" });
-      else if (s.state === "pending") this.#set(j, { state: "skipped", detail: "not reached" });
-    }
+    this.steps = endSteps(this.steps, ok);
     if (detail) this.#set(3, { detail });
   }
 }

@@ -1,5 +1,5 @@
 import type { FixJob } from "../contracts/fix-job.js";
-import type { StatusView } from "./model.js";
+import { defaultSteps, type StatusView } from "./model.js";
 
 /** Why the job exists, for the comment header. */
 export function triggerText(job: FixJob): string {
@@ -32,4 +32,9 @@ export function baseView(job: FixJob, jobId: string | undefined, now: Date): Sta
     trigger: triggerText(job),
     updatedAt: now,
   };
+}
+
+/** A job's view with its checklist, all steps still to come: where the web and each attempt start. */
+export function initialView(job: FixJob, jobId: string | undefined, now: Date): StatusView {
+  return { ...baseView(job, jobId, now), steps: defaultSteps(!!job.request.existingTestPath) };
 }

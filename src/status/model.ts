@@ -1,4 +1,4 @@
-import { OUTCOMES } from "../contracts/outcome.js";
+import { OUTCOMES, type Outcome } from "../contracts/outcome.js";
 
 /** The states a job's status comment can show. Every job ends in one of FINAL_STATES. */
 export const JOB_STATES = ["queued", "running", ...OUTCOMES] as const;
@@ -6,7 +6,7 @@ export type JobState = (typeof JOB_STATES)[number];
 /** A job's final state is the shared outcome (src/contracts/outcome.ts). */
 export const FINAL_STATES: readonly JobState[] = OUTCOMES;
 
-export function isFinal(state: JobState): boolean {
+export function isFinal(state: JobState): state is Outcome {
   return FINAL_STATES.includes(state);
 }
 

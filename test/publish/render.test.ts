@@ -9,6 +9,8 @@ import {
   reportFileName,
   reportStatus,
 } from "../../src/publish/report.js";
+import { endSteps, settleSteps, startStep } from "../../src/status/checklist.js";
+import { defaultSteps, type StatusStep } from "../../src/status/model.js";
 
 const usage = {
   inputTokens: 12_000,
@@ -252,5 +254,57 @@ describe("the status checklist", () => {
     });
     t.finish(false);
     expect(t.steps.map((s) => s.state)).toEqual(["done", "done", "failed", "skipped"]);
+  });
+});
+
+describe("checklist changes", () => {
+  const states = (steps: StatusStep[]) => steps.map((s) => s.state);
+
+  it("start a step (with a detail, or keeping its own), without changing the list given", () => {
+    const steps = defaultSteps();
+    const started = startStep(steps, 0, "workspace at abc1234");
+    expect(started[0]).toEqual({
+      name: "Prepare workspace and logs",
+      state: "running",
+      detail: "workspace at abc1234",
+    });
+    expect(states(steps)).toEqual(["pending", "pending", "pending", "pending"]);
+    const skipped = defaultSteps(true);
+    expect(startStep(skipped, 1)[1]).toEqual({ ...skipped[1], state: "running" });
+  });
+
+  it("settle running steps: failed at a final state, pending back in the queue, done when the next one starts", () => {
+    const mid = startStep(startStep(defaultSteps(true), 0), 2);
+    expect(states(settleSteps(mid, "failed"))).toEqual(["failed", "skipped", "failed", "pending"]);
+    expect(states(settleSteps(mid, "pending"))).toEqual(["pending", "skipped", "pending", "pending"]);
+    expect(states(settleSteps(mid, "done"))).toEqual(["done", "skipped", "done", "pending"]);
+    expect(states(mid)).toEqual(["running", "skipped", "running", "pending"]);
+  });
+
+  it("end a run: running steps done or failed, the rest not reached", () => {
+    const mid = startStep(defaultSteps(), 1).map((s, i) => (i === 0 ? { ...s, state: "done" as const } : s));
+    expect(endSteps(mid, true).map((s) => [s.state, s.detail])).toEqual([
+      ["done", undefined],
+      ["done", undefined],
+      ["skipped", "not reached"],
+      ["skipped", "not reached"],
+    ]);
+    expect(states(endSteps(mid, false))).toEqual(["done", "failed", "skipped", "skipped"]);
+  });
+
+  it("the tracker hands out a new list on every change, never one it changes later", () => {
+    const t = new ChecklistTracker(false);
+    const first = t.steps;
+    t.apply({ type: "phase_started", phase: "reproduce", budget: { minutes: 5, turns: 60 } });
+    t.publishing();
+    expect(states(first)).toEqual(["running", "pending", "pending", "pending"]);
+    expect(states(t.steps)).toEqual(["done", "done", "pending", "running"]);
+    t.finish(true, "opened #3");
+    expect(t.steps.map((s) => [s.state, s.detail ?? ""])).toEqual([
+      ["done", ""],
+      ["done", "budget 5 min, 60 turns"],
+      ["skipped", "not reached"],
+      ["done", "opened #3"],
+    ]);
   });
 });
