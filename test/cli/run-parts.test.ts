@@ -2,6 +2,14 @@ import { describe, expect, it } from "vitest";
 import type { AgentResult, ProgressEvent } from "../../src/agent/index.js";
 import { OUTCOME_EXIT } from "../../src/cli/command.js";
 import {
+  decidePreflight,
+  describeGates,
+  type PreflightFacts,
+  parseGitHubRemote,
+  parseRunArgs,
+  type RunOptions,
+} from "../../src/cli/run/preflight.js";
+import {
   formatElapsed,
   ProgressPrinter,
   type StartInfo,
@@ -9,18 +17,299 @@ import {
   startLines,
 } from "../../src/cli/run/progress.js";
 import { runExitCode, summaryLines } from "../../src/cli/run/summary.js";
+import { DEFAULT_MODEL } from "../../src/config/env.js";
+import { DEFAULT_REPO_CONFIG } from "../../src/config/repo-config.js";
 import { OUTCOME_LABEL, OUTCOMES } from "../../src/contracts/outcome.js";
 import type { PipelineOutput } from "../../src/pipeline/run.js";
 
 /**
- * The pure parts of `autofix run`: the plan's and the summary's lines, the progress printer
- * on an injected clock. No git, no files, no network; the end-to-end behaviour is in
- * run.test.ts.
+ * The pure parts of `autofix run`: preflight's decisions on gathered facts, the plan's and the
+ * summary's lines, the progress printer on an injected clock. No git, no files, no network;
+ * the end-to-end behaviour is in run.test.ts.
  */
 
+const CWD = "/home/me/work";
 const REPO = "/home/me/src/widgets";
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const BRANCH = "autofix/add-sh-returns-the-wrong-sum";
+
+const options = (o: Partial<RunOptions> = {}): RunOptions => ({
+  file: "info.json",
+  repo: undefined,
+  out: undefined,
+  dryRun: false,
+  base: undefined,
+  githubRepo: undefined,
+  ...o,
+});
+
+const request = {
+  deterministic: true,
+  prompt: "add.sh returns the wrong sum",
+  rawLogs: "expected 5, got -1",
+};
+
+const facts = (f: Partial<PreflightFacts> = {}): PreflightFacts => ({
+  repository: { root: REPO, baseSha: SHA },
+  info: { ok: true, request, notes: [] },
+  outProblem: null,
+  ...f,
+});
+
+const KEY = { ANTHROPIC_API_KEY: "k" };
+
+describe("parseRunArgs", () => {
+  it("defaults to ./info.json, no flags", () => {
+    expect(parseRunArgs([])).toEqual({ ok: true, options: options() });
+  });
+
+  it("reads every option", () => {
+    const r = parseRunArgs([
+      "x.json",
+      "--repo",
+      "r",
+      "--out",
+      "o",
+      "--dry-run",
+      "--base",
+      "origin/main",
+      "--github-repo",
+      "acme/widgets",
+    ]);
+    expect(r).toEqual({
+      ok: true,
+      options: {
+        file: "x.json",
+        repo: "r",
+        out: "o",
+        dryRun: true,
+        base: "origin/main",
+        githubRepo: "acme/widgets",
+      },
+    });
+  });
+
+  it("refuses two info.json files and unknown options", () => {
+    expect(parseRunArgs(["a.json", "b.json"])).toEqual({
+      ok: false,
+      error: "one info.json at most; got a.json b.json",
+    });
+    const r = parseRunArgs(["--nope"]);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toMatch(/Unknown option '--nope'/);
+  });
+});
+
+describe("decidePreflight", () => {
+  it("a plan when everything is in place: local only without a token", () => {
+    const r = decidePreflight(options(), KEY, CWD, facts({ info: { ok: true, request, notes: ["n"] } }));
+    expect(r).toEqual({
+      ok: true,
+      notes: ["n"],
+      plan: {
+        request,
+        repo: REPO,
+        baseRef: "HEAD",
+        baseSha: SHA,
+        outDir: `${CWD}/outputs`,
+        dryRun: false,
+        model: DEFAULT_MODEL,
+        token: undefined,
+        target: null,
+      },
+    });
+  });
+
+  it("AUTOFIX_MODEL picks the model; --out and --base are taken as given", () => {
+    const r = decidePreflight(
+      options({ out: "../reports", base: "v1", dryRun: true }),
+      { ...KEY, AUTOFIX_MODEL: "  claude-test  " },
+      CWD,
+      facts(),
+    );
+    expect(r.ok && r.plan).toMatchObject({
+      model: "claude-test",
+      outDir: "/home/me/reports",
+      baseRef: "v1",
+      dryRun: true,
+    });
+  });
+
+  it("lists every problem at once, in order, with the info.json's notes", () => {
+    const r = decidePreflight(
+      options({ file: "bad.json", repo: "../plain", githubRepo: "nope" }),
+      {},
+      CWD,
+      facts({
+        repository: { root: null, whyNot: "fatal: not a git repository" },
+        info: {
+          ok: false,
+          problems: ['"prompt" is required', "give a log source"],
+          notes: ["unknown field"],
+        },
+        outProblem: "/home is not writable",
+      }),
+    );
+    expect(r).toEqual({
+      ok: false,
+      notes: ["unknown field"],
+      problems: [
+        "/home/me/plain is not a git repository (fatal: not a git repository); run in a checkout or pass --repo PATH",
+        'bad.json: "prompt" is required',
+        "bad.json: give a log source",
+        "ANTHROPIC_API_KEY is not set: the agent cannot call Claude (export ANTHROPIC_API_KEY=...)",
+        '--github-repo must be OWNER/NAME; got "nope"',
+        `cannot write the report to ${CWD}/outputs: /home is not writable`,
+      ],
+    });
+  });
+
+  it("ANTHROPIC_AUTH_TOKEN is enough for the model", () => {
+    expect(decidePreflight(options(), { ANTHROPIC_AUTH_TOKEN: "t" }, CWD, facts()).ok).toBe(true);
+  });
+
+  it("no commit: a fresh repository and a --base that names nothing are told apart", () => {
+    const none = facts({ repository: { root: REPO, baseSha: null } });
+    const fresh = decidePreflight(options(), KEY, CWD, none);
+    expect(!fresh.ok && fresh.problems).toEqual([
+      `${REPO} has no commit yet: commit the code first (the agent works on a commit)`,
+    ]);
+    const bad = decidePreflight(options({ base: "v9" }), KEY, CWD, none);
+    expect(!bad.ok && bad.problems).toEqual([`--base v9 is not a commit in ${REPO}`]);
+  });
+
+  it("an existing test must be in the base commit", () => {
+    const withTest = {
+      ok: true as const,
+      request: { ...request, existingTestPath: "tests/t.sh" },
+      notes: [],
+    };
+    const missing = decidePreflight(
+      options(),
+      KEY,
+      CWD,
+      facts({ info: withTest, existingTestInBase: false }),
+    );
+    expect(!missing.ok && missing.problems).toEqual([
+      'info.json: "existing-test-path" tests/t.sh is not in the base commit 0123456789 (the run uses committed files only: commit it first)',
+    ]);
+    expect(decidePreflight(options(), KEY, CWD, facts({ info: withTest, existingTestInBase: true })).ok).toBe(
+      true,
+    );
+  });
+
+  it("a url needs a token to read its logs", () => {
+    const withUrl = {
+      ok: true as const,
+      request: { deterministic: true, prompt: "p", url: "https://github.com/o/r/actions/runs/1" },
+      notes: [],
+    };
+    const r = decidePreflight(options(), KEY, CWD, facts({ info: withUrl }));
+    expect(!r.ok && r.problems[0]).toMatch(
+      /^info\.json gives a "url": reading its Actions logs needs GITHUB_TOKEN/,
+    );
+  });
+
+  describe("with a token", () => {
+    const TOKEN = { ...KEY, GH_TOKEN: "ghp_x" };
+
+    it("publishes to origin's GitHub repository, against the PR base branch", () => {
+      const r = decidePreflight(
+        options(),
+        TOKEN,
+        CWD,
+        facts({ origin: "git@github.com:acme/widgets.git", prBaseBranch: "main" }),
+      );
+      expect(r.ok && r.plan.token).toBe("ghp_x");
+      expect(r.ok && r.plan.target).toEqual({
+        owner: "acme",
+        repo: "widgets",
+        apiBase: "https://api.github.com",
+        remoteUrl: "git@github.com:acme/widgets.git",
+        baseBranch: "main",
+      });
+    });
+
+    it("GITHUB_TOKEN wins over GH_TOKEN", () => {
+      const r = decidePreflight(
+        options(),
+        { ...TOKEN, GITHUB_TOKEN: "ghp_first" },
+        CWD,
+        facts({ origin: "https://github.com/acme/widgets", prBaseBranch: "main" }),
+      );
+      expect(r.ok && r.plan.token).toBe("ghp_first");
+    });
+
+    it("no origin, an origin off GitHub, no base branch: each is a problem", () => {
+      const noOrigin = decidePreflight(options(), TOKEN, CWD, facts({ origin: null }));
+      expect(!noOrigin.ok && noOrigin.problems[0]).toMatch(
+        new RegExp(`^a GitHub token is set, .* but ${REPO} has no origin remote`),
+      );
+      const offGitHub = decidePreflight(options(), TOKEN, CWD, facts({ origin: "file:///srv/w.git" }));
+      expect(!offGitHub.ok && offGitHub.problems).toEqual([
+        "cannot tell the GitHub repository from origin (file:///srv/w.git): it is not on github.com; pass --github-repo OWNER/NAME (or set GHE_HOST)",
+      ]);
+      const noBase = decidePreflight(
+        options(),
+        TOKEN,
+        CWD,
+        facts({ origin: "https://github.com/acme/widgets", prBaseBranch: null }),
+      );
+      expect(!noBase.ok && noBase.problems).toEqual([
+        "cannot tell which branch the draft PR should target (detached HEAD and no origin/HEAD); pass --base BRANCH",
+      ]);
+    });
+
+    it("--github-repo names the repository when origin does not", () => {
+      const r = decidePreflight(
+        options({ githubRepo: "acme/widgets" }),
+        TOKEN,
+        CWD,
+        facts({ origin: "file:///srv/w.git", prBaseBranch: "main" }),
+      );
+      expect(r.ok && r.plan.target).toMatchObject({
+        owner: "acme",
+        repo: "widgets",
+        remoteUrl: "file:///srv/w.git",
+      });
+    });
+
+    it("on GHE_HOST the API is the enterprise one (https unless GHE_PROTOCOL=http)", () => {
+      const ghe = { ...TOKEN, GHE_HOST: "ghe.example.com" };
+      const f = facts({ origin: "git@ghe.example.com:team/tool.git", prBaseBranch: "dev" });
+      const https = decidePreflight(options(), ghe, CWD, f);
+      expect(https.ok && https.plan.target).toMatchObject({
+        owner: "team",
+        repo: "tool",
+        apiBase: "https://ghe.example.com/api/v3",
+      });
+      const http = decidePreflight(options(), { ...ghe, GHE_PROTOCOL: "http" }, CWD, f);
+      expect(http.ok && http.plan.target?.apiBase).toBe("http://ghe.example.com/api/v3");
+      const onDotCom = decidePreflight(
+        options(),
+        ghe,
+        CWD,
+        facts({ origin: "https://github.com/acme/widgets", prBaseBranch: "main" }),
+      );
+      expect(onDotCom.ok && onDotCom.plan.target?.apiBase).toBe("https://api.github.com");
+    });
+  });
+});
+
+describe("describeGates", () => {
+  it("deterministic and stress wording, with the runs each gate makes", () => {
+    expect(describeGates({ deterministic: true }, DEFAULT_REPO_CONFIG)).toEqual({
+      text: "deterministic: the reproduction must fail 2/2 runs on the base, the fix pass 2/2",
+      reproduce: 2,
+      fix: 2,
+    });
+    expect(describeGates({ deterministic: false }, DEFAULT_REPO_CONFIG)).toEqual({
+      text: "non-deterministic: a stress reproduction must fail at least once in 5 runs on the base, the fix pass 5/5",
+      reproduce: 5,
+      fix: 5,
+    });
+  });
+});
 
 describe("startLines", () => {
   const start: StartInfo = {
@@ -259,5 +548,36 @@ describe("progress on an injected clock", () => {
       "[01:01] fix: run 3/5 with the fix passed (exit 0, 1.2 s) · 1.5k tokens · $0.050",
       "[01:02] publish: pushing",
     ]);
+  });
+});
+
+describe("origin URLs", () => {
+  it("reads OWNER/NAME from github.com and GHE remotes, nothing from other URLs", () => {
+    const hosts = ["github.com", "ghe.example.com"];
+    for (const url of [
+      "https://github.com/acme/widgets.git",
+      "https://github.com/acme/widgets",
+      "https://x-access-token:abc@github.com/acme/widgets.git/",
+      "git@github.com:acme/widgets.git",
+      "ssh://git@github.com:22/acme/widgets.git",
+    ])
+      expect(parseGitHubRemote(url, hosts), url).toEqual({
+        owner: "acme",
+        repo: "widgets",
+        host: "github.com",
+      });
+    expect(parseGitHubRemote("git@ghe.example.com:team/tool.git", hosts)).toEqual({
+      owner: "team",
+      repo: "tool",
+      host: "ghe.example.com",
+    });
+    for (const url of [
+      "file:///srv/git/widgets.git",
+      "/srv/git/widgets.git",
+      "https://gitlab.com/acme/widgets.git",
+      "https://github.com/acme",
+      "https://github.com/acme/widgets/tree/main",
+    ])
+      expect(parseGitHubRemote(url, hosts), url).toBeNull();
   });
 });

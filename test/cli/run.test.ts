@@ -7,7 +7,7 @@ import { execa } from "execa";
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CliIO } from "../../src/cli/command.js";
-import { createRunCommand, parseGitHubRemote, type RunDeps } from "../../src/cli/commands/run.js";
+import { createRunCommand, type RunDeps } from "../../src/cli/commands/run.js";
 import { runCli } from "../../src/cli/run.js";
 import { loadTranscript, startReplayServer } from "../../src/demo/replay.js";
 import { createDemoRepo } from "../../src/demo/repo.js";
@@ -512,36 +512,5 @@ describe("replay server", () => {
     } finally {
       await server.close();
     }
-  });
-});
-
-describe("origin URLs", () => {
-  it("reads OWNER/NAME from github.com and GHE remotes, nothing from other URLs", () => {
-    const hosts = ["github.com", "ghe.example.com"];
-    for (const url of [
-      "https://github.com/acme/widgets.git",
-      "https://github.com/acme/widgets",
-      "https://x-access-token:abc@github.com/acme/widgets.git/",
-      "git@github.com:acme/widgets.git",
-      "ssh://git@github.com:22/acme/widgets.git",
-    ])
-      expect(parseGitHubRemote(url, hosts), url).toEqual({
-        owner: "acme",
-        repo: "widgets",
-        host: "github.com",
-      });
-    expect(parseGitHubRemote("git@ghe.example.com:team/tool.git", hosts)).toEqual({
-      owner: "team",
-      repo: "tool",
-      host: "ghe.example.com",
-    });
-    for (const url of [
-      "file:///srv/git/widgets.git",
-      "/srv/git/widgets.git",
-      "https://gitlab.com/acme/widgets.git",
-      "https://github.com/acme",
-      "https://github.com/acme/widgets/tree/main",
-    ])
-      expect(parseGitHubRemote(url, hosts), url).toBeNull();
   });
 });
