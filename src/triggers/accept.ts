@@ -1,11 +1,11 @@
 import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
 import {
-  baseView,
-  defaultSteps,
   findStatusComment,
-  renderStatus,
-  upsertStatusComment,
+  GitHubStatusSink,
+  initialView,
+  type StatusTarget,
+  statusTargetOf,
 } from "../status/index.js";
 import type { TriggerDeps } from "./deps.js";
 import { commentUrl, type IssueTarget, reply } from "./respond.js";
@@ -15,6 +15,14 @@ export type AcceptDeps = Pick<TriggerDeps, "queues" | "store" | "log" | "now" | 
 export type AcceptResult =
   | { status: "enqueued"; jobId: string; statusCommentId: number; position: number }
   | { status: "duplicate"; jobId: string; pool: string; statusCommentUrl: string | null };
+
+/**
+ * The web process's status sink for a target (the queued and cancelled-while-waiting views):
+ * the one place a later implementation of the port replaces.
+ */
+export function webStatusSink(octokit: ProbotOctokit, target: StatusTarget): GitHubStatusSink {
+  return new GitHubStatusSink(() => octokit, target);
+}
 
 /**
  * Enqueue a job unless one with the same fingerprint is queued or running, then post or
@@ -56,13 +64,11 @@ export async function acceptJob(
     deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job),
     deps.queues.position(job.pool, jobId),
   ]);
-  const body = renderStatus({
-    ...baseView(job, jobId, deps.now()),
-    queuePosition: position,
-    steps: defaultSteps(job.request.existingTestPath !== undefined),
-  });
-  const statusCommentId = await upsertStatusComment(octokit, ref, body);
-  // Workers find the comment by its marker anyway; the id just saves them a search.
+  const status = webStatusSink(octokit, statusTargetOf(job));
+  await status.write({ ...initialView(job, jobId, deps.now()), queuePosition: position });
+  // The GitHub sink's id, kept with the job: workers find the comment by its marker anyway,
+  // the id just saves them a search.
+  const statusCommentId = status.commentId!;
   const stored = await deps.queues.queue(job.pool).getJob(jobId);
   if (stored && stored.data.statusCommentId === undefined) {
     await stored.updateData({ ...stored.data, statusCommentId }).catch(() => {});

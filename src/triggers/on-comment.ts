@@ -1,7 +1,7 @@
 import type { Context } from "probot";
 import { requestCancel } from "../queue/cancel.js";
-import { isAutofixComment, renderStatus, upsertStatusComment } from "../status/index.js";
-import { acceptJob } from "./accept.js";
+import { isAutofixComment } from "../status/index.js";
+import { acceptJob, webStatusSink } from "./accept.js";
 import { authorizeSender, isBot } from "./authorize.js";
 import { type Command, parseCommand, USAGE } from "./command.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
@@ -133,20 +133,22 @@ async function runCommand(
       );
       if (outcome === "removed-waiting") {
         const last = await deps.store.loadLastJob(targetKey);
-        await upsertStatusComment(
-          octokit,
-          { owner: t.owner, repo: t.repo, issue_number: t.number },
-          renderStatus({
-            state: "cancelled",
-            target: targetKey,
-            jobId: active.jobId,
-            pool: active.pool,
-            requestedBy: last?.requestedBy ?? senderLogin,
-            trigger: "`/autofix` comment",
-            message: `Cancelled by @${senderLogin} before it started.`,
-            updatedAt: deps.now(),
-          }),
-        );
+        const status = webStatusSink(octokit, {
+          owner: t.owner,
+          repo: t.repo,
+          number: t.number,
+          installationId: t.installationId,
+        });
+        await status.write({
+          state: "cancelled",
+          target: targetKey,
+          jobId: active.jobId,
+          pool: active.pool,
+          requestedBy: last?.requestedBy ?? senderLogin,
+          trigger: "`/autofix` comment",
+          message: `Cancelled by @${senderLogin} before it started.`,
+          updatedAt: deps.now(),
+        });
         return { decision: "cancelled", detail: "removed while waiting", jobId: active.jobId };
       }
       if (outcome === "signalled-running") {
