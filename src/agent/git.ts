@@ -76,6 +76,8 @@ export async function commitPaths(
   message: string,
   opts: { signal?: AbortSignal } = {},
 ): Promise<string> {
+  // Nothing the model started may change the files while they are committed.
+  await exec.killAll();
   const gitDir = (await git(exec, ["rev-parse", "--absolute-git-dir"], opts)).stdout.trim();
   const index = path.join(gitDir, `autofix-index-${process.pid}-${Date.now().toString(36)}`);
   const env = { GIT_INDEX_FILE: index };

@@ -15,17 +15,25 @@ export type { RunFixAgentOptions } from "./run-state.js";
  */
 export async function runFixAgent(o: RunFixAgentOptions): Promise<AgentResult> {
   const run = createRunState(o);
+  const drained = (next: string) =>
+    finishResult(run, { status: "cancelled", reason: `${DRAINED}: stopped before the ${next} phase` });
 
   const ready = await setup(run);
   if (!ready.ok) return finishResult(run, { status: "failed", reason: ready.reason });
   const { prompts } = ready;
 
+  if (o.drain?.aborted) return drained("build");
   if (!(await build(run))) return finishResult(run);
   const preexisting = await leftBehind(run);
 
+  if (o.drain?.aborted) return drained("reproduce");
   const reproduction = await reproduce(run, { prompts, preexisting });
   if (!reproduction) return finishResult(run);
 
+  if (o.drain?.aborted) return drained("fix");
   await fix(run, { prompts, preexisting, reproduction });
   return finishResult(run);
 }
+
+/** The start of the reason of a run that stopped at a phase boundary for a worker shutdown. */
+export const DRAINED = "the worker is shutting down";

@@ -34,9 +34,14 @@ export interface RunFixAgentOptions {
   /** Already-triaged log excerpt (untrusted; fenced as data in the prompts). */
   failureContext: string;
   client: Anthropic;
-  /** Defaults to AUTOFIX_MODEL, then DEFAULT_MODEL. */
+  /** The caller passes the settings' AUTOFIX_MODEL; DEFAULT_MODEL when absent. */
   model?: string;
   signal?: AbortSignal;
+  /**
+   * Aborted when the worker starts shutting down: the run stops before its next phase
+   * (status cancelled, reason naming the shutdown) so the job can go back to the queue.
+   */
+  drain?: AbortSignal;
   onProgress?: ProgressListener;
   now?: () => number;
   /** Command for an existing test when it cannot be derived from the path. */
@@ -93,7 +98,7 @@ export function createRunState(o: RunFixAgentOptions): RunState {
     exec: o.executor,
     workspace: o.executor.workspace,
     config: o.config,
-    model: o.model ?? process.env.AUTOFIX_MODEL ?? DEFAULT_MODEL,
+    model: o.model ?? DEFAULT_MODEL,
     now,
     startedAt: now(),
     jobSignal: o.signal ?? new AbortController().signal,

@@ -70,6 +70,8 @@ export interface PipelineInput {
   client: Anthropic;
   model: string;
   signal?: AbortSignal;
+  /** Worker shutdown: the agent stops before its next phase (see RunFixAgentOptions.drain). */
+  drain?: AbortSignal;
   onProgress?: ProgressListener;
   /** Called when the proven fix starts being pushed and published. */
   onPublish?: () => void;
@@ -143,6 +145,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       client: input.client,
       model: input.model,
       ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.drain ? { drain: input.drain } : {}),
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
     });
   } catch (err) {
@@ -185,6 +188,8 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       const budget = AbortSignal.timeout(budgetMs);
       const signal = input.signal ? AbortSignal.any([input.signal, budget]) : budget;
       try {
+        // The push reads the job's repository: nothing the model started runs while it does.
+        await input.executor.killAll();
         const push = await pushBranch({
           workspace: workspace,
           commit: result.git.fixCommitSha,

@@ -12,7 +12,12 @@ export async function checkGate(
   hash?: { frozen: string; abs: string },
 ): Promise<{ result: GateResult; cancelled: boolean }> {
   const r = await runGate(plan, {
-    run: (cmd, opts) => run.exec.run(cmd, { ...opts, ...run.killGrace }),
+    // Every gate run starts from a sandbox with nothing left running: no process the model
+    // started can answer for the test, or change the workspace while it runs.
+    run: async (cmd, opts) => {
+      await run.exec.killAll();
+      return run.exec.run(cmd, { ...opts, ...run.killGrace });
+    },
     command,
     cwd: run.workspace,
     timeoutMs: run.commandTimeoutMs,

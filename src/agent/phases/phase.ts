@@ -73,6 +73,8 @@ export async function runPhase<T>(
   } finally {
     clearTimeout(timer);
     jobSignal.removeEventListener("abort", onJobAbort);
+    // Nothing a phase started outlives it (a background server, a daemon of the model's).
+    await run.exec.killAll();
   }
   // A phase that stopped for a reason other than its own verdict because the job was cancelled reads as cancelled.
   if (jobSignal.aborted && r.code !== "gate_passed") {
