@@ -6,37 +6,36 @@ import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
 import { cardEnv, type ExecutorFactory, type JobExecutor } from "../sandbox/executor.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
-import { upsertStatusComment } from "../status/comment.js";
-import { baseView } from "../status/index.js";
-import { defaultSteps, type StatusStep } from "../status/model.js";
-import { renderStatus } from "../status/render.js";
+import { startStep } from "../status/checklist.js";
+import { initialView } from "../status/job-view.js";
+import { isFinal } from "../status/model.js";
+import { StatusReporter } from "../status/reporter.js";
+import { type StatusSinkFactory, statusTargetOf } from "../status/sink.js";
 import type { PoolPlan } from "./hardware.js";
-import { issueRefOf, StatusReporter } from "./status-reporter.js";
-import type { Clock, FinalState, FinishedJob, GitHubFactory, JobOutcome, JobRunner } from "./types.js";
+import {
+  type AbortKind,
+  classifyEnd,
+  type EndInput,
+  finalPatch,
+  invalidJobMessage,
+  isUnrecoverable,
+  JobAbort,
+  type JobResult,
+  runningMessage,
+  unhealthyMessage,
+} from "./job-end.js";
+import type { Clock, FinishedJob, GitHubAccess, GitHubFactory, JobOutcome, JobRunner } from "./types.js";
 import type { Workspace, WorkspaceManagerLike } from "./workspace.js";
 
 /**
  * The job processor: a function of injected dependencies. It owns the job's lifecycle:
- * validate, mint GitHub access, take cards, check health, prepare the workspace, run the
- * pipeline, and always leave the status comment in a final state (or truthfully queued for
- * a retry). Cleanup (workspace, device holders, reset) runs whatever happened.
+ * validate, mint GitHub access, take cards, check health, prepare the workspace, make the
+ * executor, run the pipeline, and always leave the status in a final state (or truthfully
+ * queued for a retry). Cleanup (executor, workspace, device holders, reset, cards) runs
+ * whatever happened. How an attempt ends is decided by the pure classifier in job-end.ts.
  */
 
-/** Why a job's signal was aborted. */
-export type AbortKind = "cancel" | "shutdown" | "timeout";
-
-export class JobAbort extends Error {
-  constructor(readonly kind: AbortKind) {
-    super(
-      kind === "cancel"
-        ? "cancelled by request"
-        : kind === "shutdown"
-          ? "worker shutting down"
-          : "job timed out",
-    );
-    this.name = "JobAbort";
-  }
-}
+export { type AbortKind, JobAbort, type JobResult } from "./job-end.js";
 
 /** Where a raw (possibly invalid) job's status comment lives, when that can be recovered. Pure. */
 export function recoverTarget(raw: unknown): {
@@ -74,7 +73,6 @@ export function recoverTarget(raw: unknown): {
   };
 }
 
-/** Host-side hooks around each job (card allocation, health, hygiene). */
 export interface HostHooks {
   acquireCards(n: number, signal: AbortSignal): Promise<string[]>;
   releaseCards(cards: string[]): void;
@@ -92,6 +90,8 @@ export interface ActiveJobHandle {
 
 export interface LifecycleDeps {
   runJob: JobRunner;
+  /** Where every status view of a job goes (the GitHub comment; tests record them). */
+  status: StatusSinkFactory;
   /** Makes the job's command executor around its workspace and cards. */
   executors: ExecutorFactory;
   github: GitHubFactory;
@@ -115,15 +115,27 @@ export interface LifecycleDeps {
   recordFinished?: (finished: FinishedJob) => Promise<void>;
 }
 
-export interface JobResult {
-  state: FinalState;
-  message: string;
-  links?: JobOutcome["links"];
+/** One attempt of a job while it runs: what it holds, so cleanup can give it all back. */
+interface Attempt {
+  job: Job<FixJob>;
+  fix: FixJob;
+  jobId: string;
+  attempt: number;
+  maxAttempts: number;
+  gh: GitHubAccess;
+  status: StatusReporter;
+  signal: AbortSignal;
+  /** Why the signal was aborted (null: it was not). */
+  abortKind(): AbortKind | null;
+  /** Undo the abort wiring (cancel watch, BullMQ signal, timeout, active map). */
+  unwire(): void;
+  /** Null until the cards are taken. */
+  cards: string[] | null;
+  ws: Workspace | null;
+  executor: JobExecutor | null;
 }
 
-function errorMessage(err: unknown): string {
-  return redact(err instanceof Error ? err.message : String(err));
-}
+type StepsEnd = { outcome: JobOutcome } | { unhealthy: string };
 
 async function readRepoResetCommand(ws: Workspace | null): Promise<string> {
   if (!ws) return "";
@@ -135,63 +147,54 @@ async function readRepoResetCommand(ws: Workspace | null): Promise<string> {
   }
 }
 
-/** Mark steps still running as failed (or leave them), for a final view. */
-function settleSteps(steps: StatusStep[] | undefined, to: "failed" | "pending"): StatusStep[] | undefined {
-  return steps?.map((s) => (s.state === "running" ? { ...s, state: to } : s));
-}
-
 export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
   const log = deps.logger;
+  const now = () => deps.clock.now();
+
   return async function processJob(
     job: Job<FixJob>,
     token?: string,
     bullSignal?: AbortSignal,
   ): Promise<JobResult> {
-    const jobId = job.id ?? "unknown";
-    const parsed = parseFixJob(job.data);
-    if (!parsed.ok) {
-      const why = `invalid job data: ${parsed.problems.join("; ")}`;
-      await reportInvalid(job, why).catch((err) =>
-        log.warn({ err, jobId }, "could not report an invalid job"),
-      );
-      throw new UnrecoverableError(redact(why));
-    }
-    const fix = parsed.job;
-    const attempt = job.attemptsMade + 1;
-    const maxAttempts = job.opts.attempts ?? 1;
+    const fix = await validate(job);
     const gh = await deps.github(fix.repository.installationId);
-    /** Count the job once in the shared metrics; spend is what the status comment last showed. */
-    const finished = async (
-      state: FinalState,
-      numbers: Partial<Omit<FinishedJob, "pool" | "state">> = {},
-    ) => {
-      if (!deps.recordFinished) return;
-      await deps
-        .recordFinished({
-          pool: plan.pool,
-          state,
-          phases: numbers.phases ?? [],
-          gates: numbers.gates ?? { passed: 0, total: 0 },
-          tokens: numbers.tokens ?? reporter.view.spend?.tokens ?? 0,
-          costUsd: numbers.costUsd ?? reporter.view.spend?.costUsd ?? 0,
-        })
-        .catch((err: Error) => log.warn({ err: err.message, jobId }, "could not record job metrics"));
-    };
-    const reporter = new StatusReporter(
-      gh.octokit,
-      issueRefOf(fix),
+    const a = begin(job, fix, gh, bullSignal);
+    try {
+      const ran = await runSteps(a, token).catch((error: unknown) => ({ error }));
+      if ("unhealthy" in ran) {
+        // Back to the queue for a healthy host (moved there already): not an attempt's end.
+        await a.status.finish({ state: "queued", message: unhealthyMessage(deps.workerName, ran.unhealthy) });
+        throw new WaitingError();
+      }
+      return await end(a, ran, token);
+    } finally {
+      await cleanup(a);
+    }
+  };
+
+  /** Re-validate the job data: invalid data fails permanently, with a comment saying why. */
+  async function validate(job: Job): Promise<FixJob> {
+    const parsed = parseFixJob(job.data);
+    if (parsed.ok) return parsed.job;
+    const why = `invalid job data: ${parsed.problems.join("; ")}`;
+    await reportInvalid(job, why).catch((err) =>
+      log.warn({ err, jobId: job.id ?? "unknown" }, "could not report an invalid job"),
+    );
+    throw new UnrecoverableError(redact(why));
+  }
+
+  /** The attempt's status reporter and abort wiring: cancel, BullMQ's signal, the timeout. */
+  function begin(job: Job<FixJob>, fix: FixJob, gh: GitHubAccess, bullSignal?: AbortSignal): Attempt {
+    const jobId = job.id ?? "unknown";
+    const status = new StatusReporter(
+      deps.status(statusTargetOf(fix)),
+      initialView(fix, jobId, new Date(now())),
       {
-        ...baseView(fix, jobId, new Date(deps.clock.now())),
-        steps: defaultSteps(!!fix.request.existingTestPath),
-      },
-      {
-        clock: deps.clock,
+        now,
         logger: log,
         ...(deps.throttleMs !== undefined ? { minIntervalMs: deps.throttleMs } : {}),
-        ...(fix.statusCommentId ? { commentId: fix.statusCommentId } : {}),
       },
     );
-
     const controller = new AbortController();
     let abortKind: AbortKind | null = null;
     const abort = (kind: AbortKind) => {
@@ -209,190 +212,179 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         ? setTimeout(() => abort("timeout"), deps.jobTimeoutMs)
         : undefined;
     timeout?.unref();
+    return {
+      job,
+      fix,
+      jobId,
+      attempt: job.attemptsMade + 1,
+      maxAttempts: job.opts.attempts ?? 1,
+      gh,
+      status,
+      signal: controller.signal,
+      abortKind: () => abortKind,
+      unwire() {
+        clearTimeout(timeout);
+        unwatch();
+        bullSignal?.removeEventListener("abort", onBullAbort);
+        deps.active.delete(key);
+      },
+      cards: null,
+      ws: null,
+      executor: null,
+    };
+  }
 
-    let cards: string[] = [];
-    let ws: Workspace | null = null;
-    let executor: JobExecutor | null = null;
-    let cardsHeld = false;
-    let wentBackToWait = false;
-    try {
-      cards = await deps.host.acquireCards(plan.cards, controller.signal);
-      cardsHeld = true;
-      const unhealthy = await deps.host.healthCheck(plan);
-      if (unhealthy) {
-        deps.host.onUnhealthy(plan, unhealthy);
-        await job.moveToWait(token);
-        wentBackToWait = true;
-        await reporter.finish({
-          state: "queued",
-          message: `Worker ${deps.workerName} failed its hardware check (${unhealthy}); the job went back to the queue for a healthy host.`,
+  /** Cards, health, workspace, executor, pipeline: each step records what it took in `a`. */
+  async function runSteps(a: Attempt, token?: string): Promise<StepsEnd> {
+    a.cards = await deps.host.acquireCards(plan.cards, a.signal);
+    const unhealthy = await deps.host.healthCheck(plan);
+    if (unhealthy) {
+      deps.host.onUnhealthy(plan, unhealthy);
+      await a.job.moveToWait(token);
+      return { unhealthy };
+    }
+    a.status.startClock();
+    a.status.update({
+      state: "running",
+      message: runningMessage({
+        workerName: deps.workerName,
+        cards: a.cards,
+        attempt: a.attempt,
+        maxAttempts: a.maxAttempts,
+        resumed: a.job.stalledCounter > 0 || a.job.attemptsStarted > a.attempt,
+      }),
+    });
+    a.ws = await prepareWorkspace(a);
+    a.executor = await deps.executors({
+      workspace: a.ws.dir,
+      env: cardEnv(a.cards),
+      cards: a.cards,
+      jobId: `${a.jobId}-${a.attempt}`,
+    });
+    return { outcome: await runPipeline(a, a.executor, a.cards) };
+  }
+
+  async function prepareWorkspace(a: Attempt): Promise<Workspace> {
+    const { fix } = a;
+    const ws = await deps.workspaces.prepare({
+      repo: { owner: fix.repository.owner, name: fix.repository.name },
+      sha: fix.target.headSha,
+      baseBranch: fix.repository.defaultBranch,
+      id: `${a.jobId}-${a.attempt}`,
+      token: await a.gh.token(),
+      signal: a.signal,
+    });
+    a.status.update({
+      steps: startStep(a.status.view.steps ?? [], 0, `workspace at ${fix.target.headSha.slice(0, 7)}`),
+    });
+    return ws;
+  }
+
+  function runPipeline(a: Attempt, executor: JobExecutor, cards: string[]): Promise<JobOutcome> {
+    const { fix, gh, status } = a;
+    return deps.runJob({
+      job: fix,
+      jobId: a.jobId,
+      attempt: a.attempt,
+      maxAttempts: a.maxAttempts,
+      executor,
+      signal: a.signal,
+      drain: deps.drain,
+      octokit: gh.octokit,
+      onProgress: (u) => {
+        status.update({
+          ...(u.steps ? { steps: u.steps } : {}),
+          ...(u.message !== undefined ? { message: u.message } : {}),
+          ...(u.spend ? { spend: u.spend } : {}),
+          ...(u.links ? { links: { ...status.view.links, ...u.links } } : {}),
         });
-        throw new WaitingError();
-      }
+      },
+      git: {
+        remoteUrl: deps.workspaces.remoteUrl({ owner: fix.repository.owner, name: fix.repository.name }),
+        helperPath: deps.workspaces.helperPath,
+        token: () => gh.token(),
+      },
+      cards,
+    });
+  }
 
-      const resumed = job.stalledCounter > 0 || job.attemptsStarted > attempt;
-      reporter.startClock();
-      reporter.update({
-        state: "running",
-        message: [
-          `Running on ${deps.workerName}${cards.length ? ` (cards ${cards.join(", ")})` : ""}.`,
-          attempt > 1 ? `Attempt ${attempt}/${maxAttempts}.` : "",
-          resumed ? "Resumed after the previous worker stopped responding." : "",
-        ]
-          .filter(Boolean)
-          .join(" "),
-      });
-
-      const ghToken = await gh.token();
-      ws = await deps.workspaces.prepare({
-        repo: { owner: fix.repository.owner, name: fix.repository.name },
-        sha: fix.target.headSha,
-        baseBranch: fix.repository.defaultBranch,
-        id: `${jobId}-${attempt}`,
-        token: ghToken,
-        signal: controller.signal,
-      });
-      reporter.update({
-        steps: reporter.view.steps?.map((s, i) =>
-          i === 0 ? { ...s, state: "running", detail: `workspace at ${fix.target.headSha.slice(0, 7)}` } : s,
-        ),
-      });
-
-      executor = await deps.executors({
-        workspace: ws.dir,
-        env: cardEnv(cards),
-        cards,
-        jobId: `${jobId}-${attempt}`,
-      });
-      const outcome = await deps.runJob({
-        job: fix,
-        jobId,
-        attempt,
-        maxAttempts,
-        executor,
-        signal: controller.signal,
-        drain: deps.drain,
-        octokit: gh.octokit,
-        onProgress: (u) => {
-          reporter.update({
-            ...(u.steps ? { steps: u.steps } : {}),
-            ...(u.message !== undefined ? { message: u.message } : {}),
-            ...(u.spend ? { spend: u.spend } : {}),
-            ...(u.links ? { links: { ...reporter.view.links, ...u.links } } : {}),
-          });
-        },
-        git: {
-          remoteUrl: deps.workspaces.remoteUrl({ owner: fix.repository.owner, name: fix.repository.name }),
-          helperPath: deps.workspaces.helperPath,
-          token: () => gh.token(),
-        },
-        cards,
-      });
-      if (abortKind) throw new JobAbort(abortKind);
-      await reporter.finish({
-        state: outcome.state,
-        message: outcome.message,
-        ...(outcome.steps
-          ? { steps: outcome.steps }
-          : { steps: settleSteps(reporter.view.steps, "pending") }),
-        ...(outcome.spend ? { spend: outcome.spend } : {}),
-        ...(outcome.links ? { links: { ...reporter.view.links, ...outcome.links } } : {}),
-        ...(outcome.details ? { details: outcome.details } : {}),
-      });
-      await finished(outcome.state, {
-        phases: outcome.metrics?.phases ?? [],
-        gates: outcome.metrics?.gates ?? { passed: 0, total: 0 },
-        tokens: outcome.spend?.tokens ?? 0,
-        costUsd: outcome.spend?.costUsd ?? 0,
-      });
-      return {
-        state: outcome.state,
-        message: redact(outcome.message),
-        ...(outcome.links ? { links: outcome.links } : {}),
-      };
-    } catch (err) {
-      if (wentBackToWait) throw err;
-      // A pipeline that stops at a phase boundary because the worker is draining counts as shutdown.
-      const kind: AbortKind | null =
-        abortKind ?? (err instanceof JobAbort ? err.kind : null) ?? (deps.drain.aborted ? "shutdown" : null);
-      const steps = settleSteps(reporter.view.steps, "failed");
-      if (kind === "cancel") {
-        await reporter.finish({
-          state: "cancelled",
-          message: "Cancelled by request; running commands were stopped.",
-          ...(steps ? { steps } : {}),
-        });
-        await finished("cancelled");
-        return { state: "cancelled", message: "cancelled by request" };
-      }
-      if (kind === "timeout") {
-        const message = `Timed out: the job ran longer than ${Math.round((deps.jobTimeoutMs ?? 0) / 60_000)} min, the worker's limit.`;
-        await reporter.finish({ state: "timed_out", message, ...(steps ? { steps } : {}) });
-        await finished("timed_out");
-        return { state: "timed_out", message };
-      }
-      if (kind === "shutdown") {
-        await reporter.finish({
-          state: "queued",
-          message: `Worker ${deps.workerName} is shutting down; job will be retried.`,
-          steps: settleSteps(reporter.view.steps, "pending"),
-        });
+  /** The final status, the metrics, and what BullMQ is told (see classifyEnd). */
+  async function end(a: Attempt, ran: EndInput["ran"], token?: string): Promise<JobResult> {
+    const e = classifyEnd(
+      {
+        ran,
+        abortKind: a.abortKind(),
+        attempt: a.attempt,
+        maxAttempts: a.maxAttempts,
+        draining: deps.drain.aborted,
+        unrecoverable: "error" in ran && isUnrecoverable(ran.error),
+      },
+      { workerName: deps.workerName, jobTimeoutMs: deps.jobTimeoutMs ?? 0 },
+    );
+    await a.status.finish(finalPatch(e, a.status.view, ran));
+    if (isFinal(e.state))
+      await recordFinished(a, e.state, e.case === "returned" && "outcome" in ran ? ran.outcome : null);
+    switch (e.queue) {
+      case "complete":
+        return e.result;
+      case "wait":
         try {
-          await job.moveToWait(token);
+          await a.job.moveToWait(token);
         } catch (moveErr) {
           // The lock is gone (Redis trouble): a plain error makes BullMQ retry it anyway.
-          log.warn({ err: moveErr, jobId }, "could not move the job back to wait");
+          log.warn({ err: moveErr, jobId: a.jobId }, "could not move the job back to wait");
           throw new Error("worker shutting down; job will be retried");
         }
         throw new WaitingError();
-      }
-      const reason = errorMessage(err);
-      const unrecoverable = err instanceof Error && err.name === "UnrecoverableError";
-      if (attempt < maxAttempts && !unrecoverable) {
-        await reporter.finish({
-          state: "queued",
-          message: `Attempt ${attempt}/${maxAttempts} failed: ${reason}. Queued for retry ${attempt + 1}/${maxAttempts}.`,
-          steps: settleSteps(reporter.view.steps, "pending"),
-        });
-      } else {
-        await reporter.finish({
-          state: "failed",
-          message: `Failed${maxAttempts > 1 && !unrecoverable ? ` after ${maxAttempts} attempts` : ""}: ${reason}`,
-          ...(steps ? { steps } : {}),
-        });
-        await finished("failed");
-      }
-      // BullMQ stores the message in Redis in clear text: keep the redacted one (and the name,
-      // which BullMQ reads to tell an UnrecoverableError).
-      const safe = new Error(reason);
-      if (err instanceof Error) safe.name = err.name;
-      throw safe;
-    } finally {
-      clearTimeout(timeout);
-      unwatch();
-      bullSignal?.removeEventListener("abort", onBullAbort);
-      deps.active.delete(key);
-      await deps.cancel.clear(plan.pool, jobId).catch(() => {});
-      // No process the job started outlives it.
-      await executor
-        ?.dispose()
-        .catch((err) => log.warn({ err, jobId }, "could not dispose of the job's executor"));
-      const repoResetCommand = await readRepoResetCommand(ws);
-      if (ws)
-        await deps.workspaces
-          .remove(ws)
-          .catch((err) => log.warn({ err, dir: ws?.dir }, "could not remove the workspace"));
-      if (cardsHeld) {
-        try {
-          await deps.host.afterJob(plan, { repoResetCommand, cards });
-        } catch (err) {
-          log.warn({ err, pool: plan.pool }, "card hygiene after the job failed");
-        } finally {
-          deps.host.releaseCards(cards);
-        }
+      case "retry":
+      case "fail": {
+        const safe = new Error(e.error.message);
+        safe.name = e.error.name;
+        throw safe;
       }
     }
-  };
+  }
+
+  /** Count the job once in the shared metrics; without an outcome, spend is what the status last showed. */
+  async function recordFinished(a: Attempt, state: FinishedJob["state"], outcome: JobOutcome | null) {
+    if (!deps.recordFinished) return;
+    const shown = a.status.view.spend;
+    await deps
+      .recordFinished({
+        pool: plan.pool,
+        state,
+        phases: outcome?.metrics?.phases ?? [],
+        gates: outcome?.metrics?.gates ?? { passed: 0, total: 0 },
+        tokens: outcome ? (outcome.spend?.tokens ?? 0) : (shown?.tokens ?? 0),
+        costUsd: outcome ? (outcome.spend?.costUsd ?? 0) : (shown?.costUsd ?? 0),
+      })
+      .catch((err: Error) => log.warn({ err: err.message, jobId: a.jobId }, "could not record job metrics"));
+  }
+
+  /** Whatever happened: no process the job started outlives it, and the cards go back clean. */
+  async function cleanup(a: Attempt): Promise<void> {
+    a.unwire();
+    await deps.cancel.clear(plan.pool, a.jobId).catch(() => {});
+    await a.executor
+      ?.dispose()
+      .catch((err) => log.warn({ err, jobId: a.jobId }, "could not dispose of the job's executor"));
+    const ws = a.ws;
+    const repoResetCommand = await readRepoResetCommand(ws);
+    if (ws)
+      await deps.workspaces
+        .remove(ws)
+        .catch((err) => log.warn({ err, dir: ws.dir }, "could not remove the workspace"));
+    if (a.cards) {
+      const cards = a.cards;
+      try {
+        await deps.host.afterJob(plan, { repoResetCommand, cards });
+      } catch (err) {
+        log.warn({ err, pool: plan.pool }, "card hygiene after the job failed");
+      } finally {
+        deps.host.releaseCards(cards);
+      }
+    }
+  }
 
   async function reportInvalid(job: Job, why: string): Promise<void> {
     const t = recoverTarget(job.data);
@@ -400,18 +392,22 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       log.error({ jobId: job.id, why }, "invalid job without a recoverable target; no comment posted");
       return;
     }
-    const gh = await deps.github(t.installationId);
-    const ref = { owner: t.owner, repo: t.repo, issue_number: t.number };
-    const body = renderStatus({
+    const sink = deps.status({
+      owner: t.owner,
+      repo: t.repo,
+      number: t.number,
+      installationId: t.installationId,
+      ...(t.commentId ? { commentId: t.commentId } : {}),
+    });
+    await sink.write({
       state: "failed",
       target: `${t.owner}/${t.repo}#${t.number}`,
       ...(job.id ? { jobId: job.id } : {}),
       pool: t.pool ?? plan.pool,
       requestedBy: t.requestedBy ?? "unknown",
       trigger: "invalid job",
-      message: `Failed: the queued job is not valid, so it was not run. ${why}`,
-      updatedAt: new Date(deps.clock.now()),
+      message: invalidJobMessage(why),
+      updatedAt: new Date(now()),
     });
-    await upsertStatusComment(gh.octokit, ref, body, t.commentId ?? null);
   }
 }

@@ -10,12 +10,13 @@ import type { ExecutorFactory } from "../sandbox/executor.js";
 import { hostExecutorFactory } from "../sandbox/host.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
-import { baseView } from "../status/index.js";
-import { defaultSteps } from "../status/model.js";
+import { githubStatusSinks } from "../status/github.js";
+import { initialView } from "../status/job-view.js";
+import { type StatusSinkFactory, statusTargetOf } from "../status/sink.js";
 import type { PoolPlan } from "./hardware.js";
 import { CardAllocator, checkHealth, chooseResetCommand, killDeviceHolders, resetCards } from "./hygiene.js";
+import { stalledMessage } from "./job-end.js";
 import { type ActiveJobHandle, createJobProcessor, type HostHooks } from "./lifecycle.js";
-import { issueRefOf, StatusReporter } from "./status-reporter.js";
 import { type Clock, type GitHubFactory, type JobRunner, systemClock } from "./types.js";
 import type { WorkspaceManagerLike } from "./workspace.js";
 
@@ -44,6 +45,8 @@ export interface StartWorkerOptions {
   /** The job's command executor (default: the host backend). */
   executors?: ExecutorFactory;
   github: GitHubFactory;
+  /** Where job status views go (default: each target's status comment, through `github`). */
+  statusSinks?: StatusSinkFactory;
   workspaces: WorkspaceManagerLike;
   logger: Logger;
   host: HostOptions;
@@ -148,10 +151,14 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     recheck.set(plan.pool, timer);
   };
   const hooks = createHostHooks(opts.host, log, pause);
+  const statusSinks =
+    opts.statusSinks ??
+    githubStatusSinks(async (installationId) => (await opts.github(installationId)).octokit);
 
   for (const plan of opts.plans) {
     const processor = createJobProcessor(plan, {
       runJob: opts.runJob,
+      status: statusSinks,
       executors: opts.executors ?? hostExecutorFactory(),
       github: opts.github,
       workspaces: opts.workspaces,
@@ -220,23 +227,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     // Only a job that failed for stalling is reported here: no worker will run it again. A job
     // moved back to wait is taken by the next worker, whose first edit says it was resumed.
     if ((await job.getState()) !== "failed") return;
-    const gh = await opts.github(parsed.job.repository.installationId);
-    const reporter = new StatusReporter(
-      gh.octokit,
-      issueRefOf(parsed.job),
-      {
-        ...baseView(parsed.job, jobId, new Date(clock.now())),
-        steps: defaultSteps(!!parsed.job.request.existingTestPath),
-      },
-      {
-        clock,
-        logger: log,
-        ...(parsed.job.statusCommentId ? { commentId: parsed.job.statusCommentId } : {}),
-      },
-    );
-    await reporter.finish({
+    await statusSinks(statusTargetOf(parsed.job)).write({
+      ...initialView(parsed.job, jobId, new Date(clock.now())),
       state: "failed",
-      message: `Failed: the worker running this job stopped responding too many times (${redact(job.failedReason ?? "stalled")}). Comment \`/autofix retry\` to run it again.`,
+      message: stalledMessage(job.failedReason),
     });
   }
 

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { throttleDecision } from "../../src/status/reporter.js";
 import {
   CardAllocator,
   checkHealth,
@@ -11,7 +12,6 @@ import {
   killDeviceHolders,
   resetCards,
 } from "../../src/worker/hygiene.js";
-import { throttleDecision } from "../../src/worker/status-reporter.js";
 
 function fakeProc() {
   const root = mkdtempSync(join(tmpdir(), "autofix-proc-"));

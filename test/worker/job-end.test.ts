@@ -201,6 +201,28 @@ describe("the lifecycle table: how an attempt ends", () => {
     expect(row(classifyEnd(input({ abortKind: "cancel", draining: true }), settings))).toEqual(expected);
   });
 
+  it("steps still running: failed at a final state, pending when the job runs again", () => {
+    const settle = (over: Partial<EndInput>) => {
+      const e = classifyEnd(input(over), settings);
+      return [e.case, e.settle];
+    };
+    expect([
+      settle({ ran: { outcome: outcome("succeeded") } }),
+      settle({ attempt: 1 }),
+      settle({ attempt: 3 }),
+      settle({ abortKind: "shutdown" }),
+      settle({ abortKind: "timeout" }),
+      settle({ abortKind: "cancel" }),
+    ]).toEqual([
+      ["returned", "pending"],
+      ["retry", "pending"],
+      ["failed", "failed"],
+      ["shutdown", "pending"],
+      ["timed_out", "failed"],
+      ["cancelled", "failed"],
+    ]);
+  });
+
   it("a JobAbort thrown without the signal's kind set still names its abort", () => {
     for (const kind of ["cancel", "timeout", "shutdown"] as AbortKind[]) {
       const e = classifyEnd(input({ ran: { error: new JobAbort(kind) } }), settings);

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { requestCancel } from "../../src/queue/cancel.js";
+import type { StatusView } from "../../src/status/model.js";
+import type { StatusTarget } from "../../src/status/sink.js";
 import type { JobContext, JobRunner } from "../../src/worker/types.js";
 import { commandRunner, makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
 import { alive, until } from "./helpers/proc.js";
@@ -74,6 +76,27 @@ describe("job lifecycle (real Redis, real git, fake GitHub API)", () => {
     expect(await bed.queues.enqueue(n150Job)).toMatchObject({ deduplicated: false });
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", "no-such-job")).toBe("not-found");
     expect(await requestCancel(bed.redis, bed.prefix, "cpu", jobId)).toBe("not-found");
+  });
+
+  it("a worker writes every status view through the sink it is given", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const writes: Array<{ target: StatusTarget; view: StatusView }> = [];
+    await bed.start(commandRunner("echo via the sink"), {
+      statusSinks: (target) => ({
+        async write(view) {
+          writes.push({ target, view });
+        },
+      }),
+    });
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    await bed.waitFor("cpu", jobId, ["completed"]);
+    expect(bed.gh.comments.size).toBe(0);
+    expect(writes.map((w) => w.target)).toEqual(
+      writes.map(() => ({ owner: "acme", repo: "widget", number: 9, installationId: 77 })),
+    );
+    expect(writes[0]!.view).toMatchObject({ state: "running", target: TARGET, jobId });
+    expect(writes.at(-1)!.view).toMatchObject({ state: "succeeded", message: "command said: via the sink" });
   });
 
   it("an invalid job fails permanently with a comment that says why", async () => {
