@@ -26,6 +26,19 @@ const csv = z
 const unsetWhenEmpty = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
 
+/** A positive number (fractions too); unset or `NAME=` means the default. */
+const positiveNumber = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === "") return fallback;
+      const n = Number(raw);
+      if (Number.isFinite(n) && n > 0) return n;
+      ctx.addIssue({ code: "custom", message: `must be a positive number, got "${raw}"` });
+      return z.NEVER;
+    });
+
 const envSchema = z.object({
   NODE_ENV: z.string().default("development"),
   APP_ID: z.string().regex(/^\d+$/, "must be the numeric App ID from the app's settings page").optional(),
@@ -42,9 +55,25 @@ const envSchema = z.object({
   AUTOFIX_POOLS: csv,
   /** Pools this worker serves (detected from hardware when empty). */
   AUTOFIX_WORKER_POOLS: csv,
+  /** The Claude model the agent uses (workers; `autofix doctor` checks it). */
   AUTOFIX_MODEL: z.string().min(1).default(DEFAULT_MODEL),
+  /** Mirror cache, workspaces and the credential helper on a worker host. */
   AUTOFIX_WORK_DIR: z.string().min(1).default(".autofix"),
+  /** Worker: where the card device nodes are. */
+  AUTOFIX_DEVICE_DIR: z.string().default("/dev/tenstorrent"),
+  /** Worker: where job reports are written; unset means $AUTOFIX_WORK_DIR/reports. */
+  AUTOFIX_REPORT_DIR: z.string().optional(),
+  /** Worker: the card reset between jobs; wins over the repository's commands.reset. */
+  AUTOFIX_RESET_COMMAND: unsetWhenEmpty(z.string().optional()),
+  /** Worker: the time a running job gets after SIGTERM. */
+  AUTOFIX_SHUTDOWN_DEADLINE_SECONDS: positiveNumber(60),
+  /** Worker: the hard limit of one attempt (then "timed out"). */
+  AUTOFIX_JOB_TIMEOUT_MINUTES: positiveNumber(120),
+  /** Worker: parallel jobs on the cpu pool (the whole part of the number). */
+  AUTOFIX_CPU_CONCURRENCY: positiveNumber(1),
   ANTHROPIC_API_KEY: z.string().optional(),
+  /** The SDK's alternative to an API key. */
+  ANTHROPIC_AUTH_TOKEN: z.string().optional(),
   ANTHROPIC_BASE_URL: z.string().url().optional(),
   GHE_HOST: z
     .string()
@@ -83,19 +112,44 @@ export interface Settings extends RawSettings {
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
 
+/** Every setting, and what is wrong with them; see readSettings. */
+export interface SettingsRead {
+  settings: Settings;
+  problems: string[];
+}
+
 /**
  * Validate the service's environment. Returns every problem at once, one line each, so an
  * operator fixes them in one go. Registers secret values with the redactor.
  */
 export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult {
+  const read = readSettings(env, role);
+  return read.problems.length > 0
+    ? { ok: false, problems: read.problems }
+    : { ok: true, settings: read.settings };
+}
+
+/**
+ * Read every setting and list every problem in one pass: the values that are malformed and
+ * what the role needs but does not have. A malformed value is replaced by its default after
+ * it is listed, so a caller can still act on the rest before it reports the problems (the
+ * worker checks its hardware, which needs no secret, first). Use the settings for nothing else
+ * while there are problems: loadSettings is the ordinary way in.
+ */
+export function readSettings(env: NodeJS.ProcessEnv, role: Role): SettingsRead {
   registerEnvSecrets(env);
   const problems: string[] = [];
-  const parsed = envSchema.safeParse(env);
+  /** Settings whose value is malformed: their problem is said, checks built on them are skipped. */
+  const malformed = new Set<string>();
+  let parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       problems.push(`${issue.path.join(".")}: ${issue.message}`);
+      malformed.add(String(issue.path[0]));
     }
-    return { ok: false, problems };
+    parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k]) => !malformed.has(k))));
+    // Every setting is optional or has a valid default, so without the malformed ones it parses.
+    if (!parsed.success) throw new Error(`settings defaults do not parse: ${parsed.error.message}`);
   }
   const raw = parsed.data;
   const production = raw.NODE_ENV === "production";
@@ -122,7 +176,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
 
   const needsApp = role === "worker" || (role === "web" && production);
   if (needsApp) {
-    if (!raw.APP_ID)
+    if (!raw.APP_ID && !malformed.has("APP_ID"))
       problems.push("APP_ID: missing; set it to the App ID from the GitHub App's settings page");
     if (!privateKey && !raw.PRIVATE_KEY_PATH)
       problems.push(
@@ -142,7 +196,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
       problems.push("WEBHOOK_SECRET: shorter than 16 characters; use a long random value");
     }
   }
-  if (role === "worker" && !raw.ANTHROPIC_API_KEY && !env.ANTHROPIC_AUTH_TOKEN) {
+  if (role === "worker" && !raw.ANTHROPIC_API_KEY && !raw.ANTHROPIC_AUTH_TOKEN) {
     problems.push("ANTHROPIC_API_KEY: missing; workers call the Claude API");
   }
 
@@ -158,19 +212,19 @@ export function loadSettings(env: NodeJS.ProcessEnv, role: Role): SettingsResult
     }
   }
 
-  if (!!raw.AUTOFIX_DASHBOARD_USER !== !!raw.AUTOFIX_DASHBOARD_PASSWORD) {
+  const dashboardMalformed =
+    malformed.has("AUTOFIX_DASHBOARD_USER") || malformed.has("AUTOFIX_DASHBOARD_PASSWORD");
+  if (!dashboardMalformed && !!raw.AUTOFIX_DASHBOARD_USER !== !!raw.AUTOFIX_DASHBOARD_PASSWORD) {
     problems.push(
       "AUTOFIX_DASHBOARD_USER / AUTOFIX_DASHBOARD_PASSWORD: set both to turn the queue dashboard on, or neither",
     );
   }
-  const redisTopology = topologyOf(raw, problems);
-
-  if (problems.length > 0) return { ok: false, problems };
+  const redisTopology = topologyOf(raw, problems, malformed);
 
   const githubWebUrl = raw.GHE_HOST ? `${raw.GHE_PROTOCOL}://${raw.GHE_HOST}` : "https://github.com";
   const githubApiUrl = raw.GHE_HOST ? `${githubWebUrl}/api/v3` : "https://api.github.com";
   return {
-    ok: true,
+    problems,
     settings: {
       ...raw,
       production,
@@ -189,7 +243,7 @@ export function redisEndpoint(settings: Pick<Settings, "REDIS_URL" | "redisTopol
 }
 
 /** Sentinel or Cluster from the environment; problems for a person when they do not add up. */
-function topologyOf(raw: RawSettings, problems: string[]): RedisTopology {
+function topologyOf(raw: RawSettings, problems: string[], malformed: ReadonlySet<string>): RedisTopology {
   const sentinels = raw.REDIS_SENTINELS?.trim();
   const cluster = raw.REDIS_CLUSTER_NODES?.trim();
   if (sentinels && cluster) {
@@ -213,7 +267,7 @@ function topologyOf(raw: RawSettings, problems: string[]): RedisTopology {
   if (cluster) {
     const parsed = parseHostPorts(cluster);
     if (!parsed.ok) problems.push(`REDIS_CLUSTER_NODES: ${parsed.error} (expected host:port,host:port)`);
-    if (hashTagOf(raw.AUTOFIX_QUEUE_PREFIX) === null) {
+    if (!malformed.has("AUTOFIX_QUEUE_PREFIX") && hashTagOf(raw.AUTOFIX_QUEUE_PREFIX) === null) {
       problems.push(
         `AUTOFIX_QUEUE_PREFIX: "${raw.AUTOFIX_QUEUE_PREFIX}" has no hash tag; on Redis Cluster BullMQ needs one so each queue's keys share a slot: use {${raw.AUTOFIX_QUEUE_PREFIX.replace(/[{}]/g, "") || "autofix"}}`,
       );

@@ -28,7 +28,7 @@ export function agentMetrics(result: AgentResult): NonNullable<JobOutcome["metri
 /** The worker's fix pipeline: what runs inside a claimed job, in its workspace. */
 export function createJobRunner(settings: Settings, log: Logger, opts: JobRunnerOptions = {}): JobRunner {
   const reportDir =
-    opts.reportDir ?? process.env.AUTOFIX_REPORT_DIR ?? join(resolve(settings.AUTOFIX_WORK_DIR), "reports");
+    opts.reportDir ?? settings.AUTOFIX_REPORT_DIR ?? join(resolve(settings.AUTOFIX_WORK_DIR), "reports");
   const makeClient = opts.client ?? (() => new Anthropic());
   return async (ctx) => {
     const { job } = ctx;

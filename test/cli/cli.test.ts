@@ -1,14 +1,17 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CliIO } from "../../src/cli/command.js";
+import { createWorkerCommand } from "../../src/cli/commands/worker.js";
 import { runCli } from "../../src/cli/run.js";
+import type { Settings } from "../../src/config/env.js";
+import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 
-function io(cwd: string) {
+function io(cwd: string, env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const value: CliIO = { out: (l) => out.push(l), err: (l) => err.push(l), env: {}, cwd };
+  const value: CliIO = { out: (l) => out.push(l), err: (l) => err.push(l), env, cwd };
   return { value, out, err };
 }
 
@@ -51,5 +54,90 @@ describe("autofix CLI", () => {
     expect(t.err[0]).toMatch(/unknown command "frobnicate"/);
     expect(await runCli(["validate"], t.value)).toBe(2);
     expect(t.err[1]).toMatch(/^usage: autofix validate/);
+  });
+});
+
+describe("autofix worker settings", () => {
+  const KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
+  const host = () => {
+    const dir = mkdtempSync(join(tmpdir(), "autofix-worker-cli-"));
+    const devices = join(dir, "dev");
+    mkdirSync(devices);
+    // No tt-smi on PATH and an empty device folder: a cpu-only host.
+    return {
+      dir,
+      devices,
+      env: { PATH: "/nonexistent", AUTOFIX_DEVICE_DIR: devices, LOG_LEVEL: "silent" as const },
+    };
+  };
+
+  it("the hardware check looks in AUTOFIX_DEVICE_DIR and serves AUTOFIX_WORKER_POOLS", async () => {
+    const h = host();
+    const t = io(h.dir, { ...h.env, AUTOFIX_WORKER_POOLS: "n150" });
+    expect(await runCli(["worker"], t.value)).toBe(2);
+    expect(t.out[0]).toBe(`hardware: 0 device nodes in ${h.devices}; tt-smi not on PATH`);
+    expect(t.err.join("\n")).toMatch(/refusing to start:\n\s+- pool n150 needs 1 card/);
+  });
+
+  it("prints every settings problem in one go, after the hardware check", async () => {
+    const h = host();
+    const t = io(h.dir, { ...h.env, PORT: "web", AUTOFIX_JOB_TIMEOUT_MINUTES: "soon" });
+    expect(await runCli(["worker", "--pool", "cpu"], t.value)).toBe(2);
+    expect(t.err).toHaveLength(1);
+    const lines = t.err[0]!.split("\n");
+    expect(lines[0]).toBe("the worker cannot start:");
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(/^ {2}- AUTOFIX_JOB_TIMEOUT_MINUTES: must be a positive number, got "soon"$/),
+      expect.stringMatching(/^ {2}- PORT: /),
+      expect.stringMatching(/^ {2}- APP_ID: missing/),
+      expect.stringMatching(/^ {2}- PRIVATE_KEY: missing/),
+      expect.stringMatching(/^ {2}- ANTHROPIC_API_KEY: missing/),
+    ]);
+  });
+
+  it("starts with the parsed settings: concurrency, deadline, and the settings the pipeline gets", async () => {
+    const h = host();
+    const prefix = uniquePrefix("worker-cli");
+    let seen: Settings | undefined;
+    const command = createWorkerCommand({
+      loadRunner: async (settings) => {
+        seen = settings;
+        return async () => ({ state: "succeeded", message: "not run" });
+      },
+      stop: async () => "SIGTERM",
+    });
+    const t = io(h.dir, {
+      ...h.env,
+      APP_ID: "7",
+      PRIVATE_KEY: KEY,
+      ANTHROPIC_API_KEY: "sk-ant-test",
+      REDIS_URL: TEST_REDIS_URL,
+      AUTOFIX_QUEUE_PREFIX: prefix,
+      AUTOFIX_WORK_DIR: join(h.dir, "work"),
+      AUTOFIX_CPU_CONCURRENCY: "2",
+      AUTOFIX_SHUTDOWN_DEADLINE_SECONDS: "7",
+      AUTOFIX_JOB_TIMEOUT_MINUTES: "3",
+      AUTOFIX_REPORT_DIR: join(h.dir, "reports"),
+      AUTOFIX_RESET_COMMAND: "true",
+      AUTOFIX_MODEL: "claude-opus-5",
+    });
+    try {
+      expect(await runCli(["worker", "--pool", "cpu"], t.value, [command])).toBe(0);
+    } finally {
+      await dropPrefix(prefix);
+    }
+    expect(t.err).toEqual([]);
+    expect(t.out).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^serving cpu \(x2\) as /),
+        "SIGTERM: finishing running jobs (up to 7 s), then requeueing them",
+      ]),
+    );
+    expect(seen).toMatchObject({
+      AUTOFIX_REPORT_DIR: join(h.dir, "reports"),
+      AUTOFIX_MODEL: "claude-opus-5",
+      AUTOFIX_JOB_TIMEOUT_MINUTES: 3,
+      AUTOFIX_RESET_COMMAND: "true",
+    });
   });
 });

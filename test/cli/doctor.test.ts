@@ -77,4 +77,19 @@ describe("autofix doctor", () => {
       detail: expect.stringMatching(/ANTHROPIC_API_KEY is not set/),
     });
   });
+
+  it("looks for cards in AUTOFIX_DEVICE_DIR and accepts ANTHROPIC_AUTH_TOKEN, both from the settings", async () => {
+    const asked: string[] = [];
+    const lines = await runDoctor(
+      deps({
+        env: { AUTOFIX_DEVICE_DIR: "/srv/tt", ANTHROPIC_AUTH_TOKEN: "token" },
+        hardware: async (deviceDir) => {
+          asked.push(deviceDir);
+          return { deviceDir, devices: [], ttSmi: null, boards: null };
+        },
+      }),
+    );
+    expect(asked).toEqual(["/srv/tt"]);
+    expect(lines.find((l) => l.name === "anthropic")?.level).toBe("ok");
+  });
 });

@@ -26,7 +26,8 @@ export interface DoctorDeps {
   app: (settings: { appId: string; privateKey: string; baseUrl: string }) => Promise<string>;
   /** Resolves when the key can read the model, else throws. */
   model: (model: string) => Promise<void>;
-  hardware: () => Promise<Hardware>;
+  /** The cards in the device folder (AUTOFIX_DEVICE_DIR) and what tt-smi says of them. */
+  hardware: (deviceDir: string) => Promise<Hardware>;
 }
 
 function versionAtLeast(v: string, min: [number, number, number]): boolean {
@@ -88,7 +89,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckLine[]> {
   if (s.production && s.WEBHOOK_SECRET === undefined)
     add("fail", "webhook secret", "WEBHOOK_SECRET is not set");
 
-  if (!s.ANTHROPIC_API_KEY && !deps.env.ANTHROPIC_AUTH_TOKEN) {
+  if (!s.ANTHROPIC_API_KEY && !s.ANTHROPIC_AUTH_TOKEN) {
     add("fail", "anthropic", "ANTHROPIC_API_KEY is not set: the agent cannot call Claude");
   } else {
     try {
@@ -111,7 +112,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckLine[]> {
   }
 
   try {
-    const hw = await deps.hardware();
+    const hw = await deps.hardware(s.AUTOFIX_DEVICE_DIR);
     if (hw.devices.length === 0 && !hw.ttSmi)
       add(
         "warn",
@@ -156,7 +157,7 @@ export function productionDoctorDeps(env: NodeJS.ProcessEnv): DoctorDeps {
       const client = new Anthropic({ maxRetries: 0, timeout: 10_000 });
       await client.models.retrieve(model);
     },
-    hardware: () => detectHardware({ env, timeoutMs: 15_000 }),
+    hardware: (deviceDir) => detectHardware({ env, deviceDir, timeoutMs: 15_000 }),
   };
 }
 

@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatProblems, loadSettings, redisEndpoint, type Settings } from "../../config/env.js";
+import { formatProblems, readSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
 import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardware.js";
-import { DEFAULT_SHUTDOWN_DEADLINE_MS, startWorker } from "../../worker/service.js";
+import { startWorker } from "../../worker/service.js";
 import type { JobRunner } from "../../worker/types.js";
 import { WorkspaceManager } from "../../worker/workspace.js";
 import { type CliCommand, type CliIO, EXIT } from "../command.js";
@@ -14,17 +14,6 @@ export type RunnerLoader = (settings: Settings, logger: Logger) => Promise<JobRu
 
 /** The fix pipeline (logs, agent, push, draft PR, report); tests swap it through deps.loadRunner. */
 export const loadPipelineRunner: RunnerLoader = async (settings, logger) => createJobRunner(settings, logger);
-
-function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    problems.push(`${name}: must be a positive number, got "${raw}"`);
-    return fallback;
-  }
-  return n;
-}
 
 /** Wait for SIGTERM or SIGINT (replaceable in tests). */
 export type StopSignal = () => Promise<string>;
@@ -57,23 +46,20 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
         return EXIT.badInput;
       }
       const env = io.env;
-      const envProblems: string[] = [];
-      const deadlineMs =
-        positiveNumber(
-          env,
-          "AUTOFIX_SHUTDOWN_DEADLINE_SECONDS",
-          DEFAULT_SHUTDOWN_DEADLINE_MS / 1000,
-          envProblems,
-        ) * 1000;
-      const jobTimeoutMs = positiveNumber(env, "AUTOFIX_JOB_TIMEOUT_MINUTES", 120, envProblems) * 60_000;
-      const cpuConcurrency = Math.floor(positiveNumber(env, "AUTOFIX_CPU_CONCURRENCY", 1, envProblems));
+      // Every setting is read and every problem found now; the problems are reported after the
+      // hardware check, which needs no secret (a malformed value stands at its default until then).
+      const read = readSettings(env, "worker");
+      const settings = read.settings;
 
-      const hw = await detectHardware({ env });
+      const hw = await detectHardware({ env, deviceDir: settings.AUTOFIX_DEVICE_DIR });
       const requested =
         values.pool && values.pool.length > 0
           ? values.pool.flatMap((p) => p.split(",")).filter(Boolean)
-          : (env.AUTOFIX_WORKER_POOLS ?? "").split(/[,\s]+/).filter(Boolean);
-      const decision = decidePools(hw, requested, { force: !!values.force, cpuConcurrency });
+          : settings.AUTOFIX_WORKER_POOLS;
+      const decision = decidePools(hw, requested, {
+        force: !!values.force,
+        cpuConcurrency: Math.floor(settings.AUTOFIX_CPU_CONCURRENCY),
+      });
       io.out(
         `hardware: ${hw.devices.length} device node${hw.devices.length === 1 ? "" : "s"} in ${hw.deviceDir}; ` +
           (hw.boards
@@ -93,14 +79,11 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
         return EXIT.badInput;
       }
 
-      const loaded = loadSettings(env, "worker");
-      if (!loaded.ok || envProblems.length > 0) {
-        io.err(
-          formatProblems("the worker cannot start", [...(loaded.ok ? [] : loaded.problems), ...envProblems]),
-        );
+      if (read.problems.length > 0) {
+        io.err(formatProblems("the worker cannot start", read.problems));
         return EXIT.badInput;
       }
-      const settings = loaded.settings;
+      const deadlineMs = settings.AUTOFIX_SHUTDOWN_DEADLINE_SECONDS * 1000;
       const logger = createLogger({ level: settings.LOG_LEVEL, name: "autofix-worker" });
       let runJob: JobRunner;
       try {
@@ -129,11 +112,11 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
           deviceDir: hw.deviceDir,
           devices: hw.devices,
           ttSmi: hw.ttSmi,
-          ...(env.AUTOFIX_RESET_COMMAND ? { resetCommand: env.AUTOFIX_RESET_COMMAND } : {}),
+          ...(settings.AUTOFIX_RESET_COMMAND ? { resetCommand: settings.AUTOFIX_RESET_COMMAND } : {}),
           env,
         },
         shutdownDeadlineMs: deadlineMs,
-        jobTimeoutMs,
+        jobTimeoutMs: settings.AUTOFIX_JOB_TIMEOUT_MINUTES * 60_000,
       });
       io.out(
         `serving ${decision.serve.map((p) => `${p.pool} (x${p.concurrency})`).join(", ")} as ${running.name}`,
