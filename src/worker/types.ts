@@ -2,7 +2,7 @@ import type { ProbotOctokit } from "probot";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { Outcome } from "../contracts/outcome.js";
 import type { JobExecutor } from "../sandbox/executor.js";
-import type { JobState, StatusStep, StatusView } from "../status/model.js";
+import type { StatusStep, StatusView } from "../status/model.js";
 
 /** The final states a job can end in: the shared outcome. */
 export type FinalState = Outcome;
