@@ -52,6 +52,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
         repo: target.repo,
         baseBranch: job.repository.defaultBranch,
         remoteUrl: ctx.git.remoteUrl,
+        pushFrom: ctx.git.pushFrom,
         helperPath: ctx.git.helperPath,
         token: () => ctx.git.token(),
         appEmails: [COMMIT_EMAIL],

@@ -7,6 +7,7 @@ import { DEFAULT_REPO_CONFIG, type RepoConfig } from "../config/repo-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { Outcome } from "../contracts/outcome.js";
+import { importCommits } from "../git/import.js";
 import type { FetchLike } from "../logs/index.js";
 import { codeOwners, recentAuthors } from "../publish/developers.js";
 import { prTitle, renderPrBody, type TestFile } from "../publish/pr-body.js";
@@ -36,6 +37,12 @@ export interface PublishTarget {
   repo: string;
   baseBranch: string;
   remoteUrl: string;
+  /**
+   * A repository the service trusts (the worker's mirror, the person's own repository): the
+   * fix commit is imported into it and pushed from there, so no git command with the token
+   * ever reads the job's repository, whose config the model could have rewritten.
+   */
+  pushFrom: string;
   helperPath: string;
   token(): Promise<string>;
   /** Emails of the app's own commits: the only ones a push may replace. */
@@ -190,8 +197,15 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       try {
         // The push reads the job's repository: nothing the model started runs while it does.
         await input.executor.killAll();
+        await importCommits({
+          into: p.pushFrom,
+          fromObjects: join(workspace, ".git", "objects"),
+          tips: [result.git.fixCommitSha],
+          have: [input.baseSha],
+          signal,
+        });
         const push = await pushBranch({
-          workspace: workspace,
+          workspace: p.pushFrom,
           commit: result.git.fixCommitSha,
           remoteUrl: p.remoteUrl,
           branch: input.branch,

@@ -261,7 +261,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       cards: a.cards,
       jobId: `${a.jobId}-${a.attempt}`,
     });
-    return { outcome: await runPipeline(a, a.executor, a.cards) };
+    return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror) };
   }
 
   async function prepareWorkspace(a: Attempt): Promise<Workspace> {
@@ -280,7 +280,12 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     return ws;
   }
 
-  function runPipeline(a: Attempt, executor: JobExecutor, cards: string[]): Promise<JobOutcome> {
+  function runPipeline(
+    a: Attempt,
+    executor: JobExecutor,
+    cards: string[],
+    mirror: string,
+  ): Promise<JobOutcome> {
     const { fix, gh, status } = a;
     return deps.runJob({
       job: fix,
@@ -301,6 +306,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       },
       git: {
         remoteUrl: deps.workspaces.remoteUrl({ owner: fix.repository.owner, name: fix.repository.name }),
+        pushFrom: mirror,
         helperPath: deps.workspaces.helperPath,
         token: () => gh.token(),
       },

@@ -49,6 +49,8 @@ export interface FinishedJob {
 /** Git access for the harness's push (see pushBranch): never put the token in argv or URLs. */
 export interface JobGit {
   remoteUrl: string;
+  /** The repository's mirror: the fix commit is imported into it and pushed from there. */
+  pushFrom: string;
   /** WorkspaceManager.helperPath: the credential helper pushBranch passes to git. */
   helperPath: string;
   /** A current installation token (minted or refreshed on demand; registered with the redactor). */

@@ -330,7 +330,7 @@ describe("startLines", () => {
   it("says what the run will do, local only without a token", () => {
     expect(startLines(start)).toEqual([
       "autofix run: add.sh returns the wrong sum",
-      `  repository: ${REPO} (base HEAD = 0123456789ab; worked on in a temporary worktree)`,
+      `  repository: ${REPO} (base HEAD = 0123456789ab; worked on in a temporary copy)`,
       "  failure:    deterministic: ...",
       "  logs:       raw-logs from the info.json",
       "  test:       written in phase 1",

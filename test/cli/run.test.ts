@@ -170,7 +170,7 @@ describe("autofix run", () => {
     expect(await readFile(path.join(repo.dir, "src/add.sh"), "utf8")).toBe(ADD_BUGGY);
     expect(await readFile(path.join(repo.dir, "README.md"), "utf8")).toBe("calc, being edited\n");
     expect(existsSync(path.join(repo.dir, "autofix-tests"))).toBe(false);
-    // The temporary worktree is gone.
+    // The temporary repository is gone.
     expect(await worktreeCount(repo.dir)).toBe(1);
     expect(await readdir(r.tmp)).toEqual([]);
   });

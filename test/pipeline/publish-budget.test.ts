@@ -73,6 +73,7 @@ describe("the publish budget", () => {
         repo: "widget",
         baseBranch: "main",
         remoteUrl: bare,
+        pushFrom: repo.dir,
         helperPath: join(mkdtempSync(join(tmpdir(), "autofix-budget-helper-")), "helper"),
         token: async () => "ghs_test",
         appEmails: [COMMIT_EMAIL],

@@ -15,7 +15,7 @@ import { runExitCode, summaryLines } from "../run/summary.js";
 /**
  * `autofix run`: the whole pipeline on a local checkout, without Redis or a worker. It reads
  * as its steps: preflight (every check before anything costs money) -> the person's
- * repository (a temporary worktree at the base commit, the fix branch) -> the job's executor
+ * repository (a temporary repository of the run's own at the base commit, the fix branch) -> the job's executor
  * -> the pipeline -> the summary -> cleanup. With a GitHub token the fix branch is pushed to
  * `origin` and a draft PR opened; `--dry-run` prints what would be published instead.
  */
@@ -31,7 +31,7 @@ export interface RunDeps {
   onInterrupt: (handler: () => void) => () => void;
   /** Leave at once (a second Ctrl-C). */
   forceExit: (code: number) => void;
-  /** Parent folder of the temporary worktree and credential helper. */
+  /** Parent folder of the run's temporary repository and credential helper. */
   tmpDir: () => string;
 }
 
@@ -62,7 +62,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       }
       const opts = parsed.options;
 
-      // 1. Preflight: every check that needs no model, no network and no worktree.
+      // 1. Preflight: every check that needs no model, no network and no workspace.
       registerEnvSecrets(io.env);
       const pre = await preflight(opts, io.env, io.cwd);
       for (const n of pre.notes) io.out(`note: ${n}`);
@@ -72,11 +72,11 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
 
       const clock = startClock(deps.now);
       const say = (l: string) => io.out(redact(l));
-      // 2. The person's repository: a temporary worktree at the base commit.
+      // 2. The person's repository: a temporary repository of the run's own at the base commit.
       const local = await openLocalRepo(plan.repo, deps.tmpDir());
       let executor: JobExecutor | null = null;
       try {
-        const notAdded = await local.addWorktree(plan.baseSha);
+        const notAdded = await local.createWorkspace(plan.baseSha);
         if (notAdded) {
           io.err(redact(notAdded));
           return EXIT.failed;
@@ -140,6 +140,16 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         } finally {
           stopListening();
         }
+        // The proven commits come back to the person's repository (the job's is temporary).
+        if (out.result) {
+          await executor.killAll();
+          await local.keepResults({
+            baseSha: plan.baseSha,
+            branch: branch.name,
+            fixSha: out.result.git.fixCommitSha,
+            reproSha: out.result.git.reproCommitSha,
+          });
+        }
 
         // 5. The summary and the exit code.
         for (const l of summaryLines(out, branch.name, plan.dryRun)) say(l);
@@ -148,7 +158,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         io.err(redact(`autofix run failed: ${(err as Error).message}`));
         return EXIT.failed;
       } finally {
-        // 6. Cleanup: the job's processes, then the worktree and the temporary folder.
+        // 6. Cleanup: the job's processes, then the temporary folder.
         try {
           await executor?.dispose();
         } finally {
@@ -181,6 +191,7 @@ async function publishTarget(plan: RunPlan, local: LocalRepo, deps: RunDeps): Pr
     repo: target.repo,
     baseBranch: target.baseBranch,
     remoteUrl: target.remoteUrl,
+    pushFrom: plan.repo,
     helperPath,
     token: async () => token,
     appEmails: [COMMIT_EMAIL],
@@ -204,7 +215,7 @@ function listenForInterrupts(
       );
       ctrl.abort(new Error("interrupted"));
     } else {
-      io.err(`quitting now; the worktree ${workspace} may be left behind (git worktree prune removes it)`);
+      io.err(`quitting now; the temporary folder of ${workspace} may be left behind`);
       deps.forceExit(130);
     }
   });

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { COMMIT_EMAIL } from "../../agent/index.js";
+import { importCommits } from "../../git/import.js";
+import { createJobRepo } from "../../git/job-repo.js";
 import { ensureCredentialHelper } from "../../git/remote.js";
 import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
 import { BRANCH_PREFIX } from "../../publish/push.js";
@@ -9,10 +11,12 @@ import { scrubEnv } from "../../sandbox/env.js";
 import { runHostCommand } from "../../shared/process.js";
 
 /**
- * The person's repository during `autofix run`. Their working tree is never touched: the agent
- * works in a detached worktree at the base commit, in a temporary folder removed afterwards;
- * the branches and refs it creates live in the shared repository and stay. Every git command
- * here runs on the host with hooks off and a scrubbed environment (src/git/safe.ts).
+ * The person's repository during `autofix run`. Neither their working tree nor their `.git`
+ * is ever given to the job: the agent works in a repository of its own (src/git/job-repo.ts)
+ * in a temporary folder, borrowing the person's objects read-only, removed afterwards. What it
+ * proved comes back as commits imported into the person's repository (src/git/import.ts) and
+ * two refs: the fix branch and `refs/autofix-repro/<branch>`. Every git command here runs on
+ * the host with hooks off and a scrubbed environment (src/git/safe.ts).
  */
 
 interface GitResult {
@@ -77,7 +81,7 @@ export async function prBaseBranch(repo: string, base: string | undefined): Prom
 }
 
 // ---------------------------------------------------------------------------------------------
-// The run's own worktree and branch
+// The run's own repository and branch
 
 /** `<first words of the prompt>`, the fix branch's name after `autofix/`. */
 export function branchSlug(prompt: string): string {
@@ -109,29 +113,31 @@ async function chooseBranch(repo: string, slug: string): Promise<{ name: string;
   throw new Error(`no free branch name ${BRANCH_PREFIX}${slug}-N`);
 }
 
-async function removeWorktree(repo: string, path: string): Promise<string | null> {
-  const r = await gitTry(repo, ["worktree", "remove", "--force", "--force", path]);
-  if (r.ok) return null;
-  await rm(path, { recursive: true, force: true }).catch(() => undefined);
-  const p = await gitTry(repo, ["worktree", "prune"]);
-  return p.ok ? null : `could not remove the worktree ${path}: ${r.err || p.err}`;
-}
-
 export interface LocalRepo {
   readonly repo: string;
-  /** The temporary worktree the agent works in (exists once addWorktree succeeded). */
+  /** The job's repository the agent works in (exists once createWorkspace succeeded). */
   readonly workspace: string;
-  /** Add the worktree, detached at `sha`; null, or why it could not be made. */
-  addWorktree(sha: string): Promise<string | null>;
+  /** Make the job's repository, detached at `sha`; null, or why it could not be made. */
+  createWorkspace(sha: string): Promise<string | null>;
+  /**
+   * Bring the run's commits into the person's repository and point the fix branch and the
+   * reproduction ref at them (each only when the run made that commit).
+   */
+  keepResults(r: {
+    baseSha: string;
+    branch: string;
+    fixSha: string | null;
+    reproSha: string | null;
+  }): Promise<void>;
   /** The fix branch for `slug` (see chooseBranch). */
   chooseBranch(slug: string): Promise<{ name: string; reused: boolean }>;
   /** The git credential helper for the push, in the temporary folder. */
   credentialHelper(): Promise<string>;
-  /** Remove the worktree and the temporary folder; a warning, or null. Runs once. */
+  /** Remove the temporary folder; a warning, or null. Runs once. */
   cleanup(): Promise<string | null>;
 }
 
-/** A temporary folder under `tmpParent` for the run's worktree of `repo` and credential helper. */
+/** A temporary folder under `tmpParent` for the run's repository and credential helper. */
 export async function openLocalRepo(repo: string, tmpParent: string): Promise<LocalRepo> {
   const work = await mkdtemp(join(tmpParent, "autofix-run-"));
   const workspace = join(work, "workspace");
@@ -139,18 +145,51 @@ export async function openLocalRepo(repo: string, tmpParent: string): Promise<Lo
   return {
     repo,
     workspace,
-    async addWorktree(sha) {
-      const added = await gitTry(repo, ["worktree", "add", "--quiet", "--detach", workspace, sha]);
-      return added.ok ? null : `cannot create a worktree of ${repo} at ${sha}: ${added.err}`;
+    async createWorkspace(sha) {
+      const common = await gitTry(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+      if (!common.ok) return `cannot find the git folder of ${repo}: ${common.err}`;
+      try {
+        await createJobRepo({
+          dir: workspace,
+          objectStores: [join(common.out, "objects")],
+          sha,
+          git: { helperPath: join(work, "bin", "autofix-git-credential") },
+        });
+        return null;
+      } catch (err) {
+        return `cannot create the run's repository of ${repo} at ${sha}: ${(err as Error).message}`;
+      }
+    },
+    async keepResults(r) {
+      const tips = [r.fixSha, r.reproSha].filter((t): t is string => !!t);
+      if (tips.length === 0) return;
+      await importCommits({
+        into: repo,
+        fromObjects: join(workspace, ".git", "objects"),
+        tips,
+        have: [r.baseSha],
+      });
+      const refs: Array<[string, string | null]> = [
+        [`refs/heads/${r.branch}`, r.fixSha],
+        [`refs/autofix-repro/${r.branch}`, r.reproSha],
+      ];
+      for (const [ref, sha] of refs) {
+        if (!sha) continue;
+        const set = await gitTry(repo, ["update-ref", ref, sha]);
+        if (!set.ok) throw new Error(`cannot set ${ref} in ${repo}: ${set.err}`);
+      }
     },
     chooseBranch: (slug) => chooseBranch(repo, slug),
     credentialHelper: () => ensureCredentialHelper(join(work, "bin", "autofix-git-credential")),
     async cleanup() {
       if (removed) return null;
       removed = true;
-      const problem = await removeWorktree(repo, workspace);
-      await rm(work, { recursive: true, force: true }).catch(() => undefined);
-      return problem;
+      try {
+        await rm(work, { recursive: true, force: true });
+        return null;
+      } catch (err) {
+        return `could not remove the temporary folder ${work}: ${(err as Error).message}`;
+      }
     },
   };
 }

@@ -281,7 +281,7 @@ export function decidePreflight(
   };
 }
 
-/** Every check that needs no model, no network and no worktree. */
+/** Every check that needs no model, no network and no workspace. */
 export async function preflight(o: RunOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<Preflight> {
   return decidePreflight(o, env, cwd, await gatherFacts(o, env, cwd));
 }
@@ -300,7 +300,7 @@ export function describeGates(
 }
 
 /**
- * The last check, once the worktree exists: the repository's own `.github/autofix.yml` at the
+ * The last check, once the run's repository exists: the repository's own `.github/autofix.yml` at the
  * base commit, and the gates it implies.
  */
 export async function preflightWorkspace(

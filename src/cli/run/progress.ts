@@ -54,7 +54,7 @@ export function startLines(s: StartInfo): string[] {
   const p = s.publish;
   return [
     `autofix run: ${s.prompt.split("\n")[0]}`,
-    `  repository: ${s.repo} (base ${s.baseRef} = ${s.baseSha.slice(0, 12)}; worked on in a temporary worktree)`,
+    `  repository: ${s.repo} (base ${s.baseRef} = ${s.baseSha.slice(0, 12)}; worked on in a temporary copy)`,
     `  failure:    ${s.failure}`,
     `  logs:       ${s.url ?? "raw-logs from the info.json"}`,
     `  test:       ${s.existingTestPath ? `existing ${s.existingTestPath} (phase 1 writes none)` : "written in phase 1"}`,
