@@ -87,9 +87,14 @@ const layerOf = (file: string): number => {
 };
 
 /** Every module of src a file loads at run time, and the packages they import. */
-function runtimeGraph(entry: string): { files: Map<string, string | null>; packages: Map<string, string> } {
+function runtimeGraph(entry: string): {
+  files: Map<string, string | null>;
+  packages: Map<string, string>;
+  unresolved: string[];
+} {
   const files = new Map<string, string | null>([[entry, null]]);
   const packages = new Map<string, string>();
+  const unresolved: string[] = [];
   const queue = [entry];
   for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
     for (const ref of importsOf(file)) {
@@ -99,13 +104,14 @@ function runtimeGraph(entry: string): { files: Map<string, string | null>; packa
         continue;
       }
       const target = resolveRelative(file, ref.spec);
-      if (target && !files.has(target)) {
+      if (!target) unresolved.push(`${relative(ROOT, file)}: ${ref.spec}`);
+      else if (!files.has(target)) {
         files.set(target, file);
         queue.push(target);
       }
     }
   }
-  return { files, packages };
+  return { files, packages, unresolved };
 }
 
 /** The package's own folder as Node finds it from `fromDir` (nested node_modules first). */
@@ -170,6 +176,7 @@ describe("importing the agent", () => {
   };
 
   it("walks the agent's real graph (a check that found nothing would prove nothing)", () => {
+    expect(graph.unresolved).toEqual([]);
     expect([...graph.files.keys()].map(rel)).toEqual(
       expect.arrayContaining(["src/agent/index.ts", "src/agent/harness.ts", "src/agent/loop.ts"]),
     );
