@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBwrapExecutor } from "../../src/sandbox/bwrap.js";
 import { sandboxContract } from "./cases.js";
 import {
@@ -84,9 +84,11 @@ describe.skipIf(skip)("bwrap: its own guarantees", () => {
 
   describe("when the worker is SIGKILLed", () => {
     let dist = "";
+    let remove = async () => {};
     beforeAll(async () => {
-      dist = await buildSandboxDist();
+      ({ dir: dist, remove } = await buildSandboxDist());
     }, 120_000);
+    afterAll(() => remove());
 
     it("nothing of its sandbox survives", async () => {
       const { fx } = ctx();

@@ -8,6 +8,7 @@ import {
   asRoot,
   expectedUid,
   type Fixture,
+  hostAddress,
   loopbackListener,
   makeFixture,
   marker,
@@ -169,14 +170,20 @@ export function sandboxContract(
       expect(r.stdout).toBe(`${expectedUid}\n${expectedUid}\n`);
     });
 
-    it("cannot reach a listener on the host's loopback without network", async () => {
-      const l = await loopbackListener();
+    it("cannot reach a listener on the host's loopback, or on its other addresses, without network", async () => {
+      const l = await loopbackListener("0.0.0.0");
       try {
         const exec = get().make();
+        const addresses = ["127.0.0.1", ...(hostAddress() ? [hostAddress()!] : [])];
         const r = await exec.run(
-          `(exec 3<>/dev/tcp/127.0.0.1/${l.port}) 2>/dev/null && echo CONNECTED || echo REFUSED`,
+          addresses
+            .map(
+              (a) =>
+                `(exec 3<>/dev/tcp/${a}/${l.port}) 2>/dev/null && echo CONNECTED:${a} || echo REFUSED:${a}`,
+            )
+            .join("\n"),
         );
-        expect(r.stdout.trim()).toBe("REFUSED");
+        expect(r.stdout.trim().split("\n")).toEqual(addresses.map((a) => `REFUSED:${a}`));
         expect(l.connections()).toBe(0);
       } finally {
         await l.close();

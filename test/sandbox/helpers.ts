@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findBinary, prepareWorkspaceOwnership, until } from "../../src/sandbox/common.js";
 
@@ -129,8 +129,8 @@ export const markerGone = async (m: string, ms = 10_000) =>
 export const markerCount = async (m: string, n: number, ms = 10_000) =>
   until(async () => (await markerPids(m)).length >= n, ms, 25);
 
-/** A TCP listener on the host's loopback, as Redis and the webhook port are; counts connections. */
-export async function loopbackListener(): Promise<{
+/** A TCP listener on the host's loopback (or all interfaces), as Redis and the webhook port are; counts connections. */
+export async function loopbackListener(host = "127.0.0.1"): Promise<{
   port: number;
   connections: () => number;
   close: () => Promise<void>;
@@ -141,7 +141,7 @@ export async function loopbackListener(): Promise<{
     s.on("error", () => {});
     s.end("hello\n");
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
   const port = (server.address() as { port: number }).port;
   return {
     port,
@@ -151,20 +151,26 @@ export async function loopbackListener(): Promise<{
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
-export const TEST_DIST = join(ROOT, "node_modules", ".cache", "autofix-sandbox-test-dist");
 
 /**
- * Compile src/sandbox (and what it imports) to JavaScript for child processes of the tests,
- * without type-checking (that is the typecheck script's job).
+ * Compile src/sandbox (and what it imports: no packages) to JavaScript in a fresh temp folder,
+ * for child processes of the tests, without type-checking (the typecheck script's job). A
+ * folder per call: test files run in parallel.
  */
-export async function buildSandboxDist(): Promise<string> {
-  await mkdir(TEST_DIST, { recursive: true });
-  const config = join(TEST_DIST, "tsconfig.json");
+export async function buildSandboxDist(): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "autofix-sandbox-dist-"));
+  const config = join(dir, "tsconfig.json");
   await writeFile(
     config,
     JSON.stringify({
       extends: join(ROOT, "tsconfig.json"),
-      compilerOptions: { outDir: TEST_DIST, rootDir: ROOT, noEmit: false, sourceMap: false },
+      compilerOptions: {
+        outDir: dir,
+        rootDir: ROOT,
+        noEmit: false,
+        sourceMap: false,
+        typeRoots: [join(ROOT, "node_modules/@types")],
+      },
       files: [join(ROOT, "src/sandbox/bwrap.ts"), join(ROOT, "src/sandbox/container.ts")],
       include: [],
     }),
@@ -177,5 +183,15 @@ export async function buildSandboxDist(): Promise<string> {
       stdio: "pipe",
     },
   );
-  return TEST_DIST;
+  // Outside the package: mark the output as ES modules.
+  await writeFile(join(dir, "package.json"), '{ "type": "module" }\n');
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** This host's first non-loopback IPv4 address, if it has one. */
+export function hostAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return undefined;
 }
