@@ -9,7 +9,7 @@
  * every command of the run (tools, gates, the build, the harness's git) goes through it.
  */
 export { COMMIT_EMAIL } from "./git.js";
-export { AgentSetupError, type RunFixAgentOptions, runFixAgent } from "./harness.js";
+export { AgentSetupError, DRAINED, type RunFixAgentOptions, runFixAgent } from "./harness.js";
 export { deriveReproCommand, overallStatus, slugOfBranch } from "./outcome.js";
 export { estimateCost, PRICE_TABLE, priceFor } from "./spend.js";
 export {

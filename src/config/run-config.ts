@@ -1,11 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  DEFAULT_REPO_CONFIG,
-  parseRepoConfig,
-  REPO_CONFIG_PATH,
-  type RepoConfig,
-} from "../config/repo-config.js";
+import { DEFAULT_REPO_CONFIG, parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from "./repo-config.js";
 
 /**
  * The run-time repository config: `.github/autofix.yml` as committed at the job's commit, read

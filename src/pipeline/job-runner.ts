@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
-import { type AgentResult, COMMIT_EMAIL, type ProgressEvent } from "../agent/index.js";
+import { type AgentResult, COMMIT_EMAIL, DRAINED, type ProgressEvent } from "../agent/index.js";
 import type { Settings } from "../config/env.js";
 import { OUTCOME_LABEL } from "../contracts/outcome.js";
 import { branchNameFor } from "../publish/push.js";
@@ -42,6 +42,8 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       origin: `${job.source} trigger on ${target.owner}/${target.repo}#${target.number}`,
       request: job.request,
       executor: ctx.executor,
+      ...(ctx.config ? { config: ctx.config } : {}),
+      drain: ctx.drain,
       baseSha: job.target.headSha,
       branch: branchNameFor(target),
       job,
@@ -73,6 +75,11 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       },
       environment: { pool: job.pool, cards: ctx.cards.join(",") || "none", host: hostname() },
     });
+    // Stopped at a phase boundary because the worker is shutting down: the job goes back to
+    // the queue (the lifecycle's shutdown row) instead of ending cancelled.
+    if (ctx.drain.aborted && out.status === "cancelled" && out.result?.reason.startsWith(DRAINED)) {
+      throw new Error(out.result.reason);
+    }
     const state = out.status;
     tracker.finish(
       state === "succeeded",

@@ -4,6 +4,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { ProbotOctokit } from "probot";
 import { type AgentResult, type ProgressListener, runFixAgent } from "../agent/index.js";
 import { DEFAULT_REPO_CONFIG, type RepoConfig } from "../config/repo-config.js";
+import { readRunConfig } from "../config/run-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { Outcome } from "../contracts/outcome.js";
@@ -22,7 +23,6 @@ import {
 } from "../publish/report.js";
 import { recommendWorkflows } from "../publish/workflows.js";
 import type { JobExecutor } from "../sandbox/executor.js";
-import { readRunConfig } from "./config.js";
 import { gatherFailure } from "./intake.js";
 
 /**

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
-import { parseRepoConfig, REPO_CONFIG_PATH } from "../config/repo-config.js";
+import type { RepoConfig } from "../config/repo-config.js";
+import { readRunConfig } from "../config/run-config.js";
 import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
 import { cardEnv, type ExecutorFactory, type JobExecutor } from "../sandbox/executor.js";
 import type { Logger } from "../shared/logger.js";
@@ -132,20 +131,15 @@ interface Attempt {
   /** Null until the cards are taken. */
   cards: string[] | null;
   ws: Workspace | null;
+  /**
+   * The run-time repository config, read once from the workspace (null until then, and when
+   * the file at the job's commit is invalid: the pipeline then reports its errors).
+   */
+  config: RepoConfig | null;
   executor: JobExecutor | null;
 }
 
 type StepsEnd = { outcome: JobOutcome } | { unhealthy: string };
-
-async function readRepoResetCommand(ws: Workspace | null): Promise<string> {
-  if (!ws) return "";
-  try {
-    const parsed = parseRepoConfig(await readFile(join(ws.dir, REPO_CONFIG_PATH), "utf8"));
-    return parsed.ok ? parsed.config.commands.reset : "";
-  } catch {
-    return "";
-  }
-}
 
 export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
   const log = deps.logger;
@@ -230,6 +224,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       },
       cards: null,
       ws: null,
+      config: null,
       executor: null,
     };
   }
@@ -255,6 +250,10 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       }),
     });
     a.ws = await prepareWorkspace(a);
+    a.config = await readRunConfig(a.ws.dir).then(
+      (r) => r.config,
+      () => null,
+    );
     a.executor = await deps.executors({
       workspace: a.ws.dir,
       env: cardEnv(a.cards),
@@ -295,6 +294,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       executor,
       signal: a.signal,
       drain: deps.drain,
+      config: a.config,
       octokit: gh.octokit,
       onProgress: (u) => {
         status.update({
@@ -375,7 +375,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       ?.dispose()
       .catch((err) => log.warn({ err, jobId: a.jobId }, "could not dispose of the job's executor"));
     const ws = a.ws;
-    const repoResetCommand = await readRepoResetCommand(ws);
+    const repoResetCommand = a.config?.commands.reset ?? "";
     if (ws)
       await deps.workspaces
         .remove(ws)

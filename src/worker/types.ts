@@ -1,4 +1,5 @@
 import type { ProbotOctokit } from "probot";
+import type { RepoConfig } from "../config/repo-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import type { Outcome } from "../contracts/outcome.js";
 import type { JobExecutor } from "../sandbox/executor.js";
@@ -64,8 +65,13 @@ export interface JobContext {
   /** 1-based attempt number, and how many there may be. */
   attempt: number;
   maxAttempts: number;
-  /** Runs every command of the job, in the worktree at job.target.headSha, with the job's env. */
+  /** Runs every command of the job, in the job's repository at job.target.headSha, with the job's env. */
   executor: JobExecutor;
+  /**
+   * `.github/autofix.yml` at the job's commit, read once by the worker (readRunConfig); null
+   * when it is invalid, so the pipeline reports its errors.
+   */
+  config: RepoConfig | null;
   /** Aborted on cancel, worker shutdown deadline or job timeout: pass it to every command and model call. */
   signal: AbortSignal;
   /** Aborted when the worker starts shutting down: stop at the end of the current phase if you can. */

@@ -6,7 +6,7 @@ import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { type InfoJsonResult, loadInfoJson } from "../../contracts/info-json.js";
-import { readRunConfig } from "../../pipeline/config.js";
+import { readRunConfig } from "../../config/run-config.js";
 import { redact } from "../../shared/redact.js";
 import { findRepository, isInCommit, originUrl, prBaseBranch, type RepositoryFact } from "./local-repo.js";
 
