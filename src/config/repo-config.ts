@@ -103,8 +103,6 @@ export const repoConfigSchema = z.object({
   recommended_workflows: z.array(workflowMapEntry).default([]),
   /** Keep the reproduction test in the PR diff (the original framework kept it out). */
   include_test_in_pr: z.boolean().default(false),
-  /** Folder in the workspace for reports. */
-  report_dir: z.string().min(1).default("outputs"),
 });
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;

@@ -14,7 +14,7 @@ const login = z.string().min(1).max(100);
  */
 export const fixJobSchema = z.object({
   version: z.literal(FIX_JOB_VERSION),
-  source: z.enum(["comment", "label", "ci", "cli"]),
+  source: z.enum(["comment", "label", "ci"]),
   repository: z.object({
     owner: login,
     name: z.string().min(1).max(100),

@@ -29,7 +29,7 @@ export type FetchLike = (
   },
 ) => Promise<ResponseLike>;
 
-export interface GitHubAccess {
+export interface LogsAccess {
   /** Installation token (from the worker) or a person's token (CLI). Never logged, never in a URL. */
   token: string;
   /** Defaults to the global fetch; tests and the worker may inject their own. */
@@ -129,12 +129,12 @@ export interface RunFailures {
 /** Conclusions that count as a failed job. */
 const FAILED = new Set(["failure", "timed_out", "startup_failure"]);
 
-function fetchOf(access: GitHubAccess): FetchLike {
+function fetchOf(access: LogsAccess): FetchLike {
   redactor.addSecret(access.token);
   return access.fetch ?? (globalThis.fetch as unknown as FetchLike);
 }
 
-function apiHeaders(access: GitHubAccess): Record<string, string> {
+function apiHeaders(access: LogsAccess): Record<string, string> {
   return {
     accept: "application/vnd.github+json",
     authorization: `Bearer ${access.token}`,
@@ -162,7 +162,7 @@ async function getJson<T>(
   ref: RepoRef,
   path: string,
   schema: z.ZodType<T>,
-  access: GitHubAccess,
+  access: LogsAccess,
   what: string,
 ) {
   const res = await fetchOf(access)(`${ref.apiBase}${path}`, {
@@ -196,7 +196,7 @@ function toJobInfo(j: z.infer<typeof jobSchema>): JobInfo {
 }
 
 /** Job metadata: name, runner labels and name, conclusion, attempt, failed steps. */
-export async function fetchJob(ref: RepoRef, jobId: number, access: GitHubAccess): Promise<JobInfo> {
+export async function fetchJob(ref: RepoRef, jobId: number, access: LogsAccess): Promise<JobInfo> {
   const j = await getJson(ref, `${repoPath(ref)}/actions/jobs/${jobId}`, jobSchema, access, `job ${jobId}`);
   return toJobInfo(j);
 }
@@ -205,7 +205,7 @@ export async function fetchJob(ref: RepoRef, jobId: number, access: GitHubAccess
 export async function fetchAnnotations(
   ref: RepoRef,
   jobId: number,
-  access: GitHubAccess,
+  access: LogsAccess,
 ): Promise<Annotation[]> {
   const list = await getJson(
     ref,
@@ -249,7 +249,7 @@ async function* bodyChunks(body: unknown): AsyncIterable<Uint8Array> {
 export async function openJobLog(
   ref: RepoRef,
   jobId: number,
-  access: GitHubAccess,
+  access: LogsAccess,
 ): Promise<AsyncIterable<Uint8Array>> {
   const fetch = fetchOf(access);
   const signal = access.signal ? { signal: access.signal } : {};
@@ -280,7 +280,7 @@ export async function openJobLog(
 async function triageJob(
   ref: RepoRef,
   job: JobInfo,
-  access: GitHubAccess,
+  access: LogsAccess,
   opts: TriageOptions,
 ): Promise<JobFailure> {
   const [triage, annotations] = await Promise.all([
@@ -295,7 +295,7 @@ async function triageJob(
 export async function fetchJobLogs(
   ref: RepoRef,
   jobId: number,
-  access: GitHubAccess,
+  access: LogsAccess,
   opts: TriageOptions = {},
 ): Promise<JobFailure> {
   const job = await fetchJob(ref, jobId, access);
@@ -308,7 +308,7 @@ export async function fetchJobLogs(
  */
 export async function fetchRunFailures(
   ref: RepoRef & { runId: number; attempt?: number },
-  access: GitHubAccess,
+  access: LogsAccess,
   opts: TriageOptions = {},
 ): Promise<RunFailures> {
   const base = `${repoPath(ref)}/actions/runs/${ref.runId}`;
@@ -338,7 +338,7 @@ export async function fetchRunFailures(
 }
 
 /** Any Actions link: a job gives one failure, a run all failed jobs of its final attempt. */
-export async function fetchFailures(ref: ActionsRef, access: GitHubAccess, opts: TriageOptions = {}) {
+export async function fetchFailures(ref: ActionsRef, access: LogsAccess, opts: TriageOptions = {}) {
   if (ref.kind === "job") return [await fetchJobLogs(ref, ref.jobId, access, opts)];
   return (await fetchRunFailures(ref, access, opts)).failures;
 }

@@ -100,9 +100,6 @@ export interface PipelineOutput {
   planned: string[];
 }
 
-/** @deprecated name kept for callers being moved: use readRunConfig (src/pipeline/config.ts). */
-export const readWorkspaceConfig = readRunConfig;
-
 async function readTestFiles(workspace: string, path: string): Promise<TestFile[]> {
   const full = join(workspace, path);
   const s = await stat(full).catch(() => null);

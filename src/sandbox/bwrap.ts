@@ -91,8 +91,8 @@ export interface BwrapOptions {
   path?: string;
   /** LANG and LC_ALL inside (default C.UTF-8). */
   locale?: string;
-  /** Constant variables every command gets, below the job's (spec.env). */
-  env?: Record<string, string>;
+  /** Constant variables every command gets, below the job's (spec.env, which wins). */
+  extraEnv?: Record<string, string>;
   hostname?: string;
   /** Default SIGTERM to SIGKILL delay. */
   killGraceMs?: number;
@@ -192,7 +192,9 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
   }
   // bwrap makes its binds with the sandbox's credentials: say clearly what it cannot reach.
   const sandboxUid = asRoot ? uid : (process.getuid?.() ?? uid);
-  const sandboxGids = asRoot ? [gid, ...groups] : (process.getgroups?.() ?? []);
+  const sandboxGids = asRoot
+    ? [gid, ...groups]
+    : [process.getgid?.() ?? gid, ...(process.getgroups?.() ?? [])];
   const roBinds = (o.readOnlyBinds ?? []).map((b) =>
     typeof b === "string" ? { source: path.resolve(b), target: path.resolve(b) } : b,
   );
@@ -276,6 +278,8 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
   const grace = o.killGraceMs ?? 2000;
   let disposed = false;
   let setup: Promise<Layout> | undefined;
+  /** Counts killAll calls: a command still being set up when one comes is cancelled, not started. */
+  let epoch = 0;
   /** Running sandboxes: the bwrap's pid (its process group) and how to stop it. */
   const live = new Map<number, { stop: (graceMs: number) => Promise<void> }>();
 
@@ -289,10 +293,13 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
       throw new ExecutorDisposedError(
         `the job's executor was disposed of; not running ${String(command).slice(0, 80)}`,
       );
+    const asked = epoch;
     const lay = await getLayout();
+    if (disposed)
+      throw new ExecutorDisposedError("the job's executor was disposed of while the command was set up");
     const cwd = mapCwd(workspace, mountPath, opts.cwd);
     const env = sandboxEnv({
-      layers: [o.env, jobEnv, opts.env],
+      layers: [o.extraEnv, jobEnv, opts.env],
       path: o.path ?? DEFAULT_SANDBOX_PATH,
       locale: o.locale ?? "C.UTF-8",
     });
@@ -311,6 +318,7 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
     ];
 
     if (opts.signal?.aborted) return runProcess(full, { env: {}, signal: opts.signal });
+    if (epoch !== asked) return runProcess(full, { env: {}, signal: AbortSignal.abort() });
     const graceMs = opts.killGraceMs ?? grace;
     let timedOut = false;
     let cancelled = false;
@@ -358,6 +366,7 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
   };
 
   const killAll = async () => {
+    epoch++;
     await Promise.all([...live.values()].map((s) => s.stop(Math.min(grace, 500))));
   };
 

@@ -151,8 +151,8 @@ export interface ContainerOptions {
   path?: string;
   /** LANG and LC_ALL inside (default: the image's). */
   locale?: string;
-  /** Constant variables every command gets, below the job's (spec.env). */
-  env?: Record<string, string>;
+  /** Constant variables every command gets, below the job's (spec.env, which wins). */
+  extraEnv?: Record<string, string>;
   /** Extra `run` flags (default: ENGINE_DEFAULTS[flavor].runArgs). */
   runArgs?: string[];
   /** Run the engine's init as PID 1, to reap orphans (default true). */
@@ -166,6 +166,9 @@ export interface ContainerOptions {
 }
 
 export type ContainerExecutorOptions = ExecutorSpec & ContainerOptions;
+
+/** What the engine says when an exec finds no running container. */
+const CONTAINER_GONE = /no such container|is not running|container state improper|not running/i;
 
 /** Containers this process made: removeStaleContainers leaves them alone. */
 const ownContainers = new Set<string>();
@@ -186,8 +189,6 @@ interface Box {
   name: string;
   started: Promise<void>;
   watchdog: ChildProcess | undefined;
-  /** A command was run in it (else killAll has nothing to kill). */
-  used: boolean;
 }
 
 export function createContainerExecutor(o: ContainerExecutorOptions): JobExecutor {
@@ -202,6 +203,8 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
   const worker = o.workerName ?? `${hostname()}:${process.pid}`;
   let disposed = false;
   let box: Box | undefined;
+  /** Counts recycles: a command still waiting for its container when one comes is cancelled, not started. */
+  let epoch = 0;
   /** Running exec clients (process groups). */
   const clients = new Set<number>();
 
@@ -212,7 +215,7 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
 
   const runArgs = async (name: string): Promise<string[]> => {
     const baseEnv = sandboxEnv({
-      layers: [o.env, jobEnv],
+      layers: [o.extraEnv, jobEnv],
       ...(o.path ? { path: o.path } : {}),
       ...(o.locale ? { locale: o.locale } : {}),
       // The image's own /etc/gitconfig is the CI's: keep it.
@@ -286,7 +289,7 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
     const name = containerName(o.jobId);
     ownContainers.add(name);
     // The watchdog first: from here on, a dead worker means a removed container.
-    const b: Box = { name, watchdog: spawnWatchdog(engine, name), used: false, started: Promise.resolve() };
+    const b: Box = { name, watchdog: spawnWatchdog(engine, name), started: Promise.resolve() };
     b.started = (async () => {
       const r = await engineRun(await runArgs(name));
       if (r.exitCode !== 0) {
@@ -310,6 +313,7 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
     const b = box;
     if (!b || (only && b !== only)) return;
     box = undefined;
+    epoch++;
     for (const c of clients) killGroup(c, "SIGKILL");
     await removeBox(b);
   };
@@ -322,9 +326,12 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
     const cwd = mapCwd(workspace, mountPath, opts.cwd);
     const argv = typeof command === "string" ? ["bash", "-c", command] : [...command];
     if (opts.signal?.aborted) return runProcess(argv, { env: {}, signal: opts.signal });
+    const asked = epoch;
     const b = ensure();
     await b.started;
-    b.used = true;
+    if (disposed)
+      throw new ExecutorDisposedError("the job's executor was disposed of while the command was set up");
+    if (epoch !== asked) return runProcess(argv, { env: {}, signal: AbortSignal.abort() });
     const env = Object.entries(allowedEnv(opts.env)).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
     const { argv: full, env: cliEnv } = engineCommand(engine, [
       "exec",
@@ -359,13 +366,14 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       // Whatever the killed client said, the command died with its container.
       return { ...r, exitCode: null, signal: "SIGKILL" };
     }
+    // The container is gone or stopped (its PID 1 killed, removed from outside): start afresh next time.
+    if (r.exitCode !== 0 && r.exitCode !== null && r.exitCode >= 125 && CONTAINER_GONE.test(r.stderr))
+      await recycle(b);
     return r;
   };
 
-  const killAll = async () => {
-    if (box && !box.used && clients.size === 0) return;
-    await recycle();
-  };
+  // Anything may be left running in the container, so the container goes (the next command starts another).
+  const killAll = () => recycle();
 
   return {
     kind: "container",

@@ -8,8 +8,6 @@ export function triggerText(job: FixJob): string {
       return "`/autofix` comment";
     case "label":
       return "trigger label";
-    case "cli":
-      return "command line";
     case "ci":
       return job.ci
         ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`

@@ -4,9 +4,9 @@ import { parseArgs } from "node:util";
 import { fixPlan, reproducePlan } from "../../agent/gates.js";
 import { DEFAULT_MODEL } from "../../config/env.js";
 import type { RepoConfig } from "../../config/repo-config.js";
+import { readRunConfig } from "../../config/run-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { type InfoJsonResult, loadInfoJson } from "../../contracts/info-json.js";
-import { readRunConfig } from "../../config/run-config.js";
 import { redact } from "../../shared/redact.js";
 import { findRepository, isInCommit, originUrl, prBaseBranch, type RepositoryFact } from "./local-repo.js";
 
