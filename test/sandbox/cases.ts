@@ -243,6 +243,23 @@ export function sandboxContract(
       expect((await exec.run("echo again")).stdout).toBe("again\n");
     });
 
+    it("killAll cancels a command that was asked for but not started yet", async () => {
+      const exec = get().make();
+      const m = marker();
+      const p = exec.run(`sleep ${m}`);
+      await exec.killAll();
+      const r = await p;
+      expect(r.cancelled).toBe(true);
+      expect(await markerPids(m)).toEqual([]);
+      expect((await exec.run("echo after")).stdout).toBe("after\n");
+    });
+
+    it("constant variables of the backend's options sit below the job's", async () => {
+      const exec = get().make({ extraEnv: { FROM_OPTIONS: "1", TT_VISIBLE_DEVICES: "overridden" } });
+      const r = await exec.run('echo "$FROM_OPTIONS $TT_VISIBLE_DEVICES"');
+      expect(r.stdout).toBe("1 0\n");
+    });
+
     it("dispose kills everything and refuses later runs", async () => {
       const exec = get().make();
       const m = marker();

@@ -173,6 +173,18 @@ describe.skipIf(skip)("container (podman): its own guarantees", () => {
     }
   });
 
+  it("a container removed from outside is replaced at the next command", async () => {
+    const exec = ctx().make({ jobId: "removed-outside" });
+    await exec.run("true");
+    const [name] = await containersLabelled("autofix.job=removed-outside");
+    await engine$(["rm", "-f", "-t", "0", name!]);
+    const failed = await exec.run("echo hi");
+    expect(failed.exitCode).toBeGreaterThanOrEqual(125);
+    const r = await exec.run("echo hi");
+    expect(r.stdout).toBe("hi\n");
+    expect(await containersLabelled("autofix.job=removed-outside")).toHaveLength(1);
+  });
+
   it("refuses a bind path the engine would misparse", async () => {
     const exec = ctx().make({ readOnlyBinds: ["/tmp/a,b"] });
     await expect(exec.run("true")).rejects.toThrow(/cannot bind/);
