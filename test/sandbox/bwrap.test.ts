@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
+import { chmod, chown, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBwrapExecutor } from "../../src/sandbox/bwrap.js";
+import { runHostCommand } from "../../src/shared/process.js";
 import { sandboxContract } from "./cases.js";
 import {
+  asRoot,
   backendBinary,
   buildSandboxDist,
   loopbackListener,
@@ -14,6 +17,7 @@ import {
 } from "./helpers.js";
 
 const { skip } = await backendBinary("bwrap");
+const CHILD = join(import.meta.dirname, "fixtures", "sandbox-child.mjs");
 
 const ctx = sandboxContract("bwrap", skip, (spec) => createBwrapExecutor(spec));
 
@@ -90,10 +94,49 @@ describe.skipIf(skip)("bwrap: its own guarantees", () => {
     }, 120_000);
     afterAll(() => remove());
 
+    it.skipIf(!asRoot)(
+      "a service that is not root runs bwrap as itself, with the same guarantees",
+      async () => {
+        const { fx, secret, token } = ctx();
+        const ws = join(fx.root, "ws-of-4242");
+        await mkdir(ws);
+        await chown(ws, 4242, 4242);
+        await chmod(dist, 0o755);
+        const r = await runHostCommand(
+          ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", process.execPath, CHILD],
+          {
+            env: {
+              ...process.env,
+              AUTOFIX_SANDBOX_DIST: dist,
+              SANDBOX_KIND: "bwrap",
+              SANDBOX_PRINT: "1",
+              SANDBOX_OPTIONS: JSON.stringify({
+                workspace: ws,
+                env: { TT_VISIBLE_DEVICES: "0" },
+                cards: [],
+                jobId: "nr",
+              }),
+              SANDBOX_COMMAND: `id -u; touch made-here; cat /proc/*/environ | tr '\\0' '\\n'; cat '${fx.envFile}' || echo DENIED`,
+            },
+            timeoutMs: 30_000,
+          },
+        );
+        expect(r.exitCode, r.stderr).toBe(0);
+        const inner = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+        expect(inner.stdout.split("\n")[0]).toBe("65534");
+        expect(inner.stdout).toContain("TT_VISIBLE_DEVICES=0");
+        expect(inner.stdout).toContain("DENIED");
+        expect(inner.output).not.toContain(secret);
+        expect(inner.output).not.toContain(token);
+        // Outside its user namespace the sandbox is the service's own uid.
+        expect((await stat(join(ws, "made-here"))).uid).toBe(4242);
+      },
+    );
+
     it("nothing of its sandbox survives", async () => {
       const { fx } = ctx();
       const m = marker();
-      const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "sandbox-child.mjs")], {
+      const child = spawn(process.execPath, [CHILD], {
         env: {
           ...process.env,
           AUTOFIX_SANDBOX_DIST: dist,
