@@ -71,6 +71,27 @@ const envSchema = z.object({
   AUTOFIX_JOB_TIMEOUT_MINUTES: positiveNumber(120),
   /** Worker: parallel jobs on the cpu pool (the whole part of the number). */
   AUTOFIX_CPU_CONCURRENCY: positiveNumber(1),
+  /**
+   * Where a job's commands run: `auto` (a container when an image is configured and the engine
+   * answers, else bubblewrap when installed, else refuse), `container`, `bwrap`, or `none`
+   * (the host, with the service's uid: only when asked for by name).
+   */
+  AUTOFIX_SANDBOX: unsetWhenEmpty(z.enum(["auto", "container", "bwrap", "none"]).default("auto")),
+  /** Container backend: the image every job runs in (unless its pool has its own). */
+  AUTOFIX_SANDBOX_IMAGE: unsetWhenEmpty(z.string().optional()),
+  /** Container backend: images per pool, `pool=image,pool=image`. */
+  AUTOFIX_SANDBOX_POOL_IMAGES: csv,
+  /** Container backend: the docker- or podman-compatible CLI. */
+  AUTOFIX_CONTAINER_ENGINE: z.string().min(1).default("podman"),
+  /** Container backend: flags before the subcommand (space-separated; unset: the engine's defaults). */
+  AUTOFIX_CONTAINER_GLOBAL_ARGS: unsetWhenEmpty(z.string().optional()),
+  /** Container backend: extra `run` flags (space-separated; unset: the engine's defaults). */
+  AUTOFIX_CONTAINER_RUN_ARGS: unsetWhenEmpty(z.string().optional()),
+  /** The sandbox's uid and gid when the service runs as root. */
+  AUTOFIX_SANDBOX_UID: z.coerce.number().int().min(1).default(65534),
+  AUTOFIX_SANDBOX_GID: z.coerce.number().int().min(1).default(65534),
+  /** Repositories (owner/name) whose jobs may use the network; none by default. */
+  AUTOFIX_SANDBOX_NETWORK_REPOS: csv,
   ANTHROPIC_API_KEY: z.string().optional(),
   /** The SDK's alternative to an API key. */
   ANTHROPIC_AUTH_TOKEN: z.string().optional(),

@@ -5,8 +5,9 @@ import { type AgentResult, COMMIT_EMAIL, DRAINED, type ProgressEvent } from "../
 import type { Settings } from "../config/env.js";
 import { OUTCOME_LABEL } from "../contracts/outcome.js";
 import { branchNameFor } from "../publish/push.js";
+import { NO_SANDBOX_WARNING } from "../sandbox/select.js";
 import type { Logger } from "../shared/logger.js";
-import type { JobOutcome, JobRunner } from "../worker/types.js";
+import type { JobContext, JobOutcome, JobRunner } from "../worker/types.js";
 import { ChecklistTracker } from "./progress.js";
 import { runPipeline } from "./run.js";
 
@@ -14,6 +15,11 @@ export interface JobRunnerOptions {
   /** Anthropic client factory (the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL). */
   client?: () => Anthropic;
   reportDir?: string;
+}
+
+/** A job whose commands ran without a sandbox says so in its status comment. Pure. */
+export function withSandboxWarning(kind: JobContext["executor"]["kind"], message: string): string {
+  return kind === "host" ? `${message}\n\n⚠️ No sandbox: ${NO_SANDBOX_WARNING}.` : message;
 }
 
 /** Phase wall times and gate checks of a run, for the shared job metrics. */
@@ -93,9 +99,12 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
     );
     const outcome: JobOutcome = {
       state,
-      message: out.pullRequest
-        ? `Draft PR ${out.pullRequest.url} ${out.pullRequest.created ? "opened" : "updated"}: the reproduction failed on the base commit and passes with the fix.`
-        : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
+      message: withSandboxWarning(
+        ctx.executor.kind,
+        out.pullRequest
+          ? `Draft PR ${out.pullRequest.url} ${out.pullRequest.created ? "opened" : "updated"}: the reproduction failed on the base commit and passes with the fix.`
+          : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
+      ),
       steps: tracker.steps,
       spend,
       details: {

@@ -23,6 +23,7 @@ import {
 } from "../publish/report.js";
 import { recommendWorkflows } from "../publish/workflows.js";
 import type { JobExecutor } from "../sandbox/executor.js";
+import { describeBackend } from "../sandbox/select.js";
 import { gatherFailure } from "./intake.js";
 
 /**
@@ -247,7 +248,11 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     authors,
     startedAt,
     finishedAt,
-    environment: { ...(input.environment ?? {}), node: process.version },
+    environment: {
+      ...(input.environment ?? {}),
+      sandbox: describeBackend(input.executor.kind),
+      node: process.version,
+    },
   };
   const report = renderReport(reportInput);
   await mkdir(input.reportDir, { recursive: true });

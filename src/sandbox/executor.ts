@@ -53,6 +53,12 @@ export interface ExecutorSpec {
   cards: string[];
   /** A name for the job (logs, sandbox names). */
   jobId: string;
+  /** Host folders the job may read but not write (the object store its repository borrows). */
+  readOnlyPaths?: string[];
+  /** The pool the job runs on (per-pool images). */
+  pool?: string;
+  /** `owner/name` of the job's repository (per-repository network opt-in). */
+  repository?: string;
 }
 
 export type ExecutorFactory = (spec: ExecutorSpec) => Promise<JobExecutor>;

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type { RepoConfig } from "../config/repo-config.js";
 import { readRunConfig } from "../config/run-config.js";
@@ -259,6 +260,10 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       env: cardEnv(a.cards),
       cards: a.cards,
       jobId: `${a.jobId}-${a.attempt}`,
+      // The job's repository borrows the mirror's objects: readable, never writable.
+      readOnlyPaths: [join(a.ws.mirror, "objects")],
+      pool: plan.pool,
+      repository: `${a.fix.repository.owner}/${a.fix.repository.name}`,
     });
     return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror) };
   }

@@ -1,7 +1,9 @@
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblems, readSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
+import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
 import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardware.js";
@@ -29,7 +31,12 @@ const waitForSignal: StopSignal = () =>
     process.once("SIGINT", on);
   });
 
-export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: StopSignal } = {}): CliCommand {
+/** The worker's name (the same default startWorker uses): containers are labelled with it. */
+const workerName = () => `${hostname()}:${process.pid}`;
+
+export function createWorkerCommand(
+  deps: { loadRunner?: RunnerLoader; stop?: StopSignal; sandbox?: typeof createSandbox } = {},
+): CliCommand {
   return {
     name: ["worker"],
     usage: "autofix worker [--pool NAME ...] [--force]",
@@ -79,10 +86,21 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
         return EXIT.badInput;
       }
 
-      if (read.problems.length > 0) {
-        io.err(formatProblems("the worker cannot start", read.problems));
+      const sandboxConfig = sandboxSettingsOf(settings);
+      const problems = [...read.problems, ...sandboxConfig.problems];
+      if (problems.length > 0) {
+        io.err(formatProblems("the worker cannot start", problems));
         return EXIT.badInput;
       }
+      // Every command of a job runs in the job's sandbox: no sandbox, no worker (unless asked by name).
+      const made = await (deps.sandbox ?? createSandbox)(sandboxConfig.settings);
+      if (!made.ok) {
+        io.err(`the worker cannot start: ${made.problem}`);
+        return EXIT.badInput;
+      }
+      const sandbox = made.sandbox;
+      io.out(`sandbox: ${sandbox.kind} (${sandbox.detail})`);
+      if (sandbox.warning) io.err(`WARNING: ${sandbox.warning}`);
       const deadlineMs = settings.AUTOFIX_SHUTDOWN_DEADLINE_SECONDS * 1000;
       const logger = createLogger({ level: settings.LOG_LEVEL, name: "autofix-worker" });
       let runJob: JobRunner;
@@ -92,7 +110,14 @@ export function createWorkerCommand(deps: { loadRunner?: RunnerLoader; stop?: St
         io.err(`the worker cannot start: ${(err as Error).message}`);
         return EXIT.failed;
       }
+      const stale = await sandbox.cleanupStale(workerName()).catch((err: Error) => {
+        logger.warn({ err: err.message }, "could not look for sandboxes a previous run left");
+        return [];
+      });
+      if (stale.length > 0) logger.info({ removed: stale }, "removed sandboxes a previous run left");
       const running = await startWorker({
+        name: workerName(),
+        executors: sandbox.factory,
         redisUrl: redisEndpoint(settings),
         prefix: settings.AUTOFIX_QUEUE_PREFIX,
         plans: decision.serve,

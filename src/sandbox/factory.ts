@@ -1,0 +1,153 @@
+import type { Settings } from "../config/env.js";
+import { bwrapAvailable, bwrapExecutorFactory } from "./bwrap.js";
+import { prepareWorkspaceOwnership } from "./common.js";
+import {
+  type ContainerEngineOptions,
+  containerExecutorFactory,
+  engineAvailable,
+  removeStaleContainers,
+} from "./container.js";
+import type { ExecutorFactory, ExecutorKind } from "./executor.js";
+import { hostExecutorFactory } from "./host.js";
+import { chooseSandbox, parsePoolImages, type SandboxMode, type SandboxProbe } from "./select.js";
+
+/**
+ * The job sandbox a worker or `autofix run` uses: probe the host, choose the backend
+ * (select.ts), and build the executor factory with the host's settings. Every executor it
+ * makes gets a workspace the sandbox's uid owns (when the service runs as root), only the
+ * job's cards, the read-only object store its repository borrows, no network unless the job's
+ * repository is on the allowlist, and the per-pool image.
+ */
+
+export interface SandboxSettings {
+  mode: SandboxMode;
+  image?: string;
+  poolImages: Record<string, string>;
+  engine: ContainerEngineOptions & { runArgs?: string[] };
+  uid: number;
+  gid: number;
+  /** owner/name of repositories whose jobs may use the network. */
+  networkRepos: string[];
+  deviceDir: string;
+  /** The setting's name and the way to ask for no sandbox, for messages. */
+  setting: { name: string; none: string };
+}
+
+export interface Sandbox {
+  kind: ExecutorKind;
+  /** What runs the commands (the probe's answer), for logs and reports. */
+  detail: string;
+  /** Set when the commands are not sandboxed: say it in the output, the comment and the report. */
+  warning?: string;
+  factory: ExecutorFactory;
+  /** Remove what a crashed predecessor left (containers); returns what was removed. */
+  cleanupStale(workerName: string): Promise<string[]>;
+}
+
+export type SandboxResult = { ok: true; sandbox: Sandbox } | { ok: false; problem: string };
+
+export async function probeSandbox(s: SandboxSettings): Promise<SandboxProbe> {
+  const hasImage = !!s.image || Object.keys(s.poolImages).length > 0;
+  const wantEngine = s.mode === "container" || (s.mode === "auto" && hasImage);
+  const [bwrap, engine] = await Promise.all([
+    s.mode === "container" ? Promise.resolve({ ok: false, detail: "not asked for" }) : bwrapAvailable(),
+    wantEngine ? engineAvailable(s.engine) : Promise.resolve(null),
+  ]);
+  return { bwrap, engine };
+}
+
+export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): Promise<SandboxResult> {
+  const hasImage = !!s.image || Object.keys(s.poolImages).length > 0;
+  const choice = chooseSandbox(s.mode, hasImage, probe ?? (await probeSandbox(s)), s.setting);
+  if (!choice.ok) return choice;
+  const asRoot = process.getuid?.() === 0;
+  const own = async (dir: string) => {
+    if (asRoot) await prepareWorkspaceOwnership(dir, s.uid, s.gid);
+  };
+  const netFor = (repo?: string) =>
+    !!repo && s.networkRepos.some((r) => r.toLowerCase() === repo.toLowerCase());
+  let factory: ExecutorFactory;
+  if (choice.kind === "container") {
+    factory = async (spec) => {
+      const image = (spec.pool ? s.poolImages[spec.pool] : undefined) ?? s.image;
+      if (!image)
+        throw new Error(`no container image for pool ${spec.pool ?? "(none)"}: set AUTOFIX_SANDBOX_IMAGE`);
+      await own(spec.workspace);
+      return containerExecutorFactory({
+        engine: s.engine,
+        image,
+        uid: s.uid,
+        gid: s.gid,
+        deviceDir: s.deviceDir,
+        network: netFor(spec.repository),
+        readOnlyBinds: spec.readOnlyPaths ?? [],
+        ...(s.engine.runArgs ? { runArgs: s.engine.runArgs } : {}),
+      })(spec);
+    };
+  } else if (choice.kind === "bwrap") {
+    factory = async (spec) => {
+      await own(spec.workspace);
+      return bwrapExecutorFactory({
+        uid: s.uid,
+        gid: s.gid,
+        deviceDir: s.deviceDir,
+        network: netFor(spec.repository),
+        readOnlyBinds: spec.readOnlyPaths ?? [],
+      })(spec);
+    };
+  } else {
+    factory = hostExecutorFactory();
+  }
+  return {
+    ok: true,
+    sandbox: {
+      kind: choice.kind,
+      detail: choice.detail,
+      ...(choice.warning ? { warning: choice.warning } : {}),
+      factory,
+      cleanupStale: (workerName) =>
+        choice.kind === "container" ? removeStaleContainers(s.engine, workerName) : Promise.resolve([]),
+    },
+  };
+}
+
+/** The sandbox settings of a worker from the service settings (see src/config/env.ts). */
+export function sandboxSettingsOf(
+  settings: Pick<
+    Settings,
+    | "AUTOFIX_SANDBOX"
+    | "AUTOFIX_SANDBOX_IMAGE"
+    | "AUTOFIX_SANDBOX_POOL_IMAGES"
+    | "AUTOFIX_CONTAINER_ENGINE"
+    | "AUTOFIX_CONTAINER_GLOBAL_ARGS"
+    | "AUTOFIX_CONTAINER_RUN_ARGS"
+    | "AUTOFIX_SANDBOX_UID"
+    | "AUTOFIX_SANDBOX_GID"
+    | "AUTOFIX_SANDBOX_NETWORK_REPOS"
+    | "AUTOFIX_DEVICE_DIR"
+  >,
+  setting = { name: "AUTOFIX_SANDBOX", none: "AUTOFIX_SANDBOX=none" },
+): { settings: SandboxSettings; problems: string[] } {
+  const { images, problems } = parsePoolImages(settings.AUTOFIX_SANDBOX_POOL_IMAGES);
+  const words = (s: string | undefined) => (s === undefined ? undefined : s.split(/\s+/).filter(Boolean));
+  const globalArgs = words(settings.AUTOFIX_CONTAINER_GLOBAL_ARGS);
+  const runArgs = words(settings.AUTOFIX_CONTAINER_RUN_ARGS);
+  return {
+    settings: {
+      mode: settings.AUTOFIX_SANDBOX,
+      ...(settings.AUTOFIX_SANDBOX_IMAGE ? { image: settings.AUTOFIX_SANDBOX_IMAGE } : {}),
+      poolImages: images,
+      engine: {
+        binary: settings.AUTOFIX_CONTAINER_ENGINE,
+        ...(globalArgs ? { globalArgs } : {}),
+        ...(runArgs ? { runArgs } : {}),
+      },
+      uid: settings.AUTOFIX_SANDBOX_UID,
+      gid: settings.AUTOFIX_SANDBOX_GID,
+      networkRepos: settings.AUTOFIX_SANDBOX_NETWORK_REPOS,
+      deviceDir: settings.AUTOFIX_DEVICE_DIR,
+      setting,
+    },
+    problems,
+  };
+}
