@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
@@ -16,10 +16,12 @@ import {
   mapCwd,
   type ProcInfo,
   procAlive,
+  readProc,
   SANDBOX_HOME,
   SANDBOX_USER,
   SandboxError,
   sandboxEnv,
+  sleep,
   until,
 } from "./common.js";
 import {
@@ -324,6 +326,8 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
     let cancelled = false;
     let pid: number | undefined;
     let stopping: Promise<void> | undefined;
+    let init: Promise<ProcInfo | undefined> | undefined;
+    let ended = false;
     const stop = (ms: number) => {
       if (pid === undefined) return Promise.resolve();
       stopping ??= stopSandbox(pid, ms);
@@ -354,9 +358,15 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
         onSpawn: (p) => {
           pid = p;
           live.set(p, { stop });
+          init = findInit(p, () => ended);
         },
       });
+      ended = true;
       if (stopping) await stopping;
+      // bwrap reports the command's exit status as soon as its init has it, before the kernel
+      // has torn the PID namespace down: return once the init, and so everything, is gone.
+      const sandboxInit = await init;
+      if (sandboxInit) await until(async () => !(await procAlive(sandboxInit)), 5000, 2);
       return { ...r, timedOut, cancelled };
     } finally {
       clearTimeout(timer);
@@ -383,6 +393,33 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
       if (lay) await rm(lay.stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The sandbox's init (bwrap's one child, PID 1 of the new namespace), found while bwrap runs:
+ * from /proc/<pid>/task/<pid>/children, or a /proc scan where that file cannot be read.
+ */
+async function findInit(bwrapPid: number, ended: () => boolean): Promise<ProcInfo | undefined> {
+  const file = `/proc/${bwrapPid}/task/${bwrapPid}/children`;
+  let useScan = false;
+  const deadline = Date.now() + 10_000;
+  while (!ended() && Date.now() < deadline) {
+    let child: ProcInfo | null | undefined;
+    if (!useScan) {
+      try {
+        const first = (await readFile(file, "utf8")).trim().split(/\s+/)[0];
+        child = first ? await readProc(first) : undefined;
+      } catch (err) {
+        if ((await readProc(bwrapPid)) === null) return undefined;
+        // Alive but unreadable (no CONFIG_PROC_CHILDREN, or not ours to read): scan instead.
+        useScan = Boolean(err);
+      }
+    }
+    if (useScan) child = (await listProcs()).find((p) => p.ppid === bwrapPid);
+    if (child && child.ppid === bwrapPid) return child;
+    await sleep(useScan ? 5 : 1);
+  }
+  return undefined;
 }
 
 /**
