@@ -1,4 +1,5 @@
-import { chmod, lstat, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { chmod, lstat, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
@@ -98,7 +99,7 @@ export interface BwrapOptions {
   hostname?: string;
   /** Default SIGTERM to SIGKILL delay. */
   killGraceMs?: number;
-  /** Folder for the generated passwd, group and hosts (default: the OS temp folder). */
+  /** Where the generated passwd, group and hosts go, one folder per process (default: the OS temp folder). */
   stateDir?: string;
 }
 
@@ -149,7 +150,6 @@ interface Layout {
   prefix: string[];
   /** bwrap arguments shared by every command (before --chdir, the environment and argv). */
   base: string[];
-  stateDir: string;
 }
 
 function etcFiles(uid: number, gid: number, hostname: string) {
@@ -169,6 +169,40 @@ function etcFiles(uid: number, gid: number, hostname: string) {
     ].join("\n"),
     hosts: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
   };
+}
+
+/** Per process: a folder under each base, removed when the process exits. */
+const etcDirs = new Map<string, Promise<string>>();
+
+/**
+ * The generated passwd, group and hosts for a uid, gid and hostname, shared by every
+ * executor of this process (one small folder per process, not per job; a SIGKILLed worker
+ * leaves only that behind). Files are written under a fresh name, then renamed into place.
+ */
+async function generatedEtc(base: string, uid: number, gid: number, hostname: string): Promise<string> {
+  let dir = etcDirs.get(base);
+  if (!dir) {
+    dir = (async () => {
+      const d = await mkdtemp(path.join(base, "autofix-bwrap-"));
+      await chmod(d, 0o755);
+      process.once("exit", () => rmSync(d, { recursive: true, force: true }));
+      return d;
+    })();
+    etcDirs.set(base, dir);
+  }
+  const d = path.join(await dir, `${uid}-${gid}-${hostname.replace(/[^A-Za-z0-9.-]/g, "_")}`);
+  if (!(await lstat(path.join(d, "hosts")).catch(() => null))) {
+    const tmp = await mkdtemp(`${d}.tmp-`);
+    for (const [name, text] of Object.entries(etcFiles(uid, gid, hostname))) {
+      await writeFile(path.join(tmp, name), text, { mode: 0o644 });
+    }
+    await chmod(tmp, 0o755);
+    await rename(tmp, d).catch(async () => {
+      // Another executor made it first: the same content.
+      await rm(tmp, { recursive: true, force: true });
+    });
+  }
+  return d;
 }
 
 /** bwrap arguments for the parts of the sandbox that do not change between commands. */
@@ -204,12 +238,7 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
     await assertReachable(p, sandboxUid, sandboxGids);
 
   const hostname = o.hostname ?? "autofix-sandbox";
-  const stateDir = await mkdtemp(path.join(o.stateDir ?? tmpdir(), "autofix-bwrap-"));
-  await chmod(stateDir, 0o755);
-  const files = etcFiles(uid, gid, hostname);
-  for (const [name, text] of Object.entries(files)) {
-    await writeFile(path.join(stateDir, name), text, { mode: 0o644 });
-  }
+  const etcDir = await generatedEtc(o.stateDir ?? tmpdir(), uid, gid, hostname);
 
   const a: string[] = [
     "--unshare-all",
@@ -243,13 +272,13 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
     if (name.includes("/") && name.split("/").includes("..")) continue;
     a.push("--ro-bind-try", path.join("/etc", name), path.join("/etc", name));
   }
-  a.push("--ro-bind", path.join(stateDir, "passwd"), "/etc/passwd");
-  a.push("--ro-bind", path.join(stateDir, "group"), "/etc/group");
+  a.push("--ro-bind", path.join(etcDir, "passwd"), "/etc/passwd");
+  a.push("--ro-bind", path.join(etcDir, "group"), "/etc/group");
   if (o.network) {
     a.push("--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
     a.push("--ro-bind-try", "/etc/hosts", "/etc/hosts");
   } else {
-    a.push("--ro-bind", path.join(stateDir, "hosts"), "/etc/hosts");
+    a.push("--ro-bind", path.join(etcDir, "hosts"), "/etc/hosts");
   }
   a.push("--proc", "/proc", "--dev", "/dev");
   const devices = cardDevices(
@@ -270,7 +299,7 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
   }
   // The sandbox's root is bwrap's own tmpfs: nothing outside the binds above may be written.
   a.push("--remount-ro", "/");
-  return { bwrap, prefix, base: a, stateDir };
+  return { bwrap, prefix, base: a };
 }
 
 export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
@@ -389,8 +418,6 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
     async dispose() {
       disposed = true;
       await killAll();
-      const lay = await setup?.catch(() => undefined);
-      if (lay) await rm(lay.stateDir, { recursive: true, force: true });
     },
   };
 }
