@@ -9,9 +9,9 @@
 //    <tmp>/outputs`, with ANTHROPIC_BASE_URL pointing at the replay server, so the real SDK,
 //    the real harness, real git and the real gate runs are used; only the model is replayed.
 // 4. Prints the run as it goes, then the report.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -29,6 +29,11 @@ const { loadTranscript, startReplayServer } = await import(
 const { createDemoRepo } = await import(pathToFileURL(join(root, "dist", "src", "demo", "repo.js")).href);
 
 const work = await mkdtemp(join(tmpdir(), "autofix-demo-"));
+// The run's sandbox may run as another uid (bubblewrap as root): it must pass through.
+await chmod(work, 0o755);
+// The replayed commands are a fixed, known script: without bubblewrap the demo still runs,
+// and says so (a real run refuses to start without a sandbox unless asked for none).
+const hasBwrap = spawnSync("bwrap", ["--version"], { stdio: "ignore" }).status === 0;
 const repo = join(work, "repo");
 const outputs = join(work, "outputs");
 const base = await createDemoRepo(join(example, "repo"), repo);
@@ -38,6 +43,10 @@ const server = await startReplayServer(transcript);
 console.log("Autofix demo (offline): the model is a replay of examples/add-bug/transcript.json");
 console.log(`  repository: ${repo} (main at ${base.slice(0, 12)}; src/add.sh drops its last argument)`);
 console.log(`  replay:     ${server.url} (${transcript.responses.length} recorded responses)`);
+if (!hasBwrap)
+  console.log(
+    "  sandbox:    bubblewrap is not installed: this replay runs with --sandbox none (apt-get install bubblewrap)",
+  );
 console.log("");
 
 // No credentials reach the run: no GitHub token (nothing is published), a dummy API key.
@@ -55,7 +64,16 @@ Object.assign(env, {
 const code = await new Promise((resolve) => {
   const child = spawn(
     process.execPath,
-    [cli, "run", join(example, "info.json"), "--repo", repo, "--out", outputs],
+    [
+      cli,
+      "run",
+      join(example, "info.json"),
+      "--repo",
+      repo,
+      "--out",
+      outputs,
+      ...(hasBwrap ? [] : ["--sandbox", "none"]),
+    ],
     { cwd: work, env, stdio: "inherit" },
   );
   // Ctrl-C reaches the child through the terminal; the demo waits for its report.

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
@@ -34,6 +34,8 @@ export async function makeRepo(
   setup?: (dir: string) => Promise<void>,
 ): Promise<TestRepo> {
   const root = await mkdtemp(path.join(tmpdir(), "autofix-agent-"));
+  // Searchable by a sandbox running as another uid (autofix run's bubblewrap, as root).
+  await chmod(root, 0o755);
   const dir = path.join(root, "repo");
   const outside = path.join(root, "outside");
   await mkdir(dir);

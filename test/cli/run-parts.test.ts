@@ -40,6 +40,7 @@ const options = (o: Partial<RunOptions> = {}): RunOptions => ({
   dryRun: false,
   base: undefined,
   githubRepo: undefined,
+  sandbox: undefined,
   ...o,
 });
 
@@ -116,6 +117,7 @@ describe("decidePreflight", () => {
         model: DEFAULT_MODEL,
         token: undefined,
         target: null,
+        sandbox: "auto",
       },
     });
   });
@@ -321,6 +323,7 @@ describe("startLines", () => {
     url: undefined,
     existingTestPath: undefined,
     model: "m",
+    sandbox: "bubblewrap",
     branch: { name: BRANCH, reused: false },
     publish: null,
     dryRun: false,
@@ -335,6 +338,7 @@ describe("startLines", () => {
       "  logs:       raw-logs from the info.json",
       "  test:       written in phase 1",
       "  model:      m",
+      "  sandbox:    bubblewrap",
       `  fix branch: ${BRANCH}`,
       "  publish:    nothing: no GITHUB_TOKEN or GH_TOKEN, everything stays local",
       "  report:     /out",
@@ -579,5 +583,31 @@ describe("origin URLs", () => {
       "https://github.com/acme/widgets/tree/main",
     ])
       expect(parseGitHubRemote(url, hosts), url).toBeNull();
+  });
+});
+
+describe("--sandbox", () => {
+  it("takes the flag over AUTOFIX_SANDBOX, defaults to auto, and refuses unknown values", () => {
+    expect(parseRunArgs(["--sandbox", "none"])).toMatchObject({ ok: true, options: { sandbox: "none" } });
+    expect(parseRunArgs(["--sandbox", "docker"])).toMatchObject({
+      ok: false,
+      error: '--sandbox must be one of auto, bwrap, container, none; got "docker"',
+    });
+    const facts = {
+      repository: { root: REPO, baseSha: SHA },
+      info: { ok: true as const, request: { deterministic: true, prompt: "p", rawLogs: "x" }, notes: [] },
+      outProblem: null,
+    };
+    const env = { ANTHROPIC_API_KEY: "k" };
+    const plan = (o: Partial<RunOptions>, e: NodeJS.ProcessEnv) => {
+      const r = decidePreflight(options(o), e, CWD, facts);
+      return r.ok ? r.plan.sandbox : r.problems;
+    };
+    expect(plan({}, env)).toBe("auto");
+    expect(plan({}, { ...env, AUTOFIX_SANDBOX: "bwrap" })).toBe("bwrap");
+    expect(plan({ sandbox: "none" }, { ...env, AUTOFIX_SANDBOX: "bwrap" })).toBe("none");
+    expect(plan({}, { ...env, AUTOFIX_SANDBOX: "chroot" })).toEqual([
+      'AUTOFIX_SANDBOX must be one of auto, bwrap, container, none; got "chroot"',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
@@ -47,6 +47,8 @@ afterEach(async () => {
 
 async function tempDir(name: string): Promise<string> {
   const d = await mkdtemp(path.join(tmpdir(), `autofix-run-test-${name}-`));
+  // The run's sandbox may run as another uid (bubblewrap as root): it must pass through.
+  await chmod(d, 0o755);
   dirs.push(d);
   return d;
 }

@@ -2,9 +2,11 @@ import { tmpdir } from "node:os";
 import Anthropic from "@anthropic-ai/sdk";
 import { ProbotOctokit } from "probot";
 import { COMMIT_EMAIL } from "../../agent/index.js";
+import { readSettings } from "../../config/env.js";
 import { type PipelineOutput, type PublishTarget, runPipeline } from "../../pipeline/run.js";
 import type { JobExecutor } from "../../sandbox/executor.js";
-import { createHostExecutor } from "../../sandbox/host.js";
+import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
+import { describeBackend } from "../../sandbox/select.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
 import { type CliCommand, type CliIO, EXIT } from "../command.js";
 import { branchSlug, type LocalRepo, openLocalRepo } from "../run/local-repo.js";
@@ -33,6 +35,8 @@ export interface RunDeps {
   forceExit: (code: number) => void;
   /** Parent folder of the run's temporary repository and credential helper. */
   tmpDir: () => string;
+  /** The sandbox the model's commands run in (src/sandbox/factory.ts). */
+  sandbox: typeof createSandbox;
 }
 
 export const defaultRunDeps: RunDeps = {
@@ -45,6 +49,7 @@ export const defaultRunDeps: RunDeps = {
   },
   forceExit: (code) => process.exit(code),
   tmpDir: () => tmpdir(),
+  sandbox: createSandbox,
 };
 
 export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
@@ -69,6 +74,17 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       if (!pre.ok) return refuse(io, pre.problems);
       const plan = pre.plan;
       if (plan.token) redactor.addSecret(plan.token);
+
+      // The sandbox, before anything is created: without one, say so and stop (exit 2).
+      const sandboxConfig = sandboxSettingsOf(
+        { ...readSettings(io.env, "cli").settings, AUTOFIX_SANDBOX: plan.sandbox },
+        { name: "--sandbox", none: "--sandbox none" },
+      );
+      if (sandboxConfig.problems.length > 0) return refuse(io, sandboxConfig.problems);
+      const made = await deps.sandbox(sandboxConfig.settings);
+      if (!made.ok) return refuse(io, [made.problem]);
+      const sandbox = made.sandbox;
+      if (sandbox.warning) io.err(`WARNING: ${sandbox.warning}`);
 
       const clock = startClock(deps.now);
       const say = (l: string) => io.out(redact(l));
@@ -97,6 +113,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           url: plan.request.url,
           existingTestPath: plan.request.existingTestPath,
           model: plan.model,
+          sandbox: describeBackend(sandbox.kind),
           branch,
           publish,
           dryRun: plan.dryRun,
@@ -105,7 +122,13 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           say(l);
 
         // 3. The executor every command of the job runs through: agent tools, gates, harness git.
-        executor = createHostExecutor({ workspace: local.workspace, env: {}, cards: [], jobId: "local" });
+        executor = await sandbox.factory({
+          workspace: local.workspace,
+          env: {},
+          cards: [],
+          jobId: "local",
+          readOnlyPaths: local.objectStores(),
+        });
 
         // 4. The pipeline, with progress on the terminal and Ctrl-C to stop it.
         const printer = new ProgressPrinter(io.out, clock.elapsed, ws.gates);

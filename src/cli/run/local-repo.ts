@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { COMMIT_EMAIL } from "../../agent/index.js";
 import { importCommits } from "../../git/import.js";
@@ -117,6 +117,8 @@ export interface LocalRepo {
   readonly repo: string;
   /** The job's repository the agent works in (exists once createWorkspace succeeded). */
   readonly workspace: string;
+  /** The object stores the job's repository borrows (read-only for the sandbox). */
+  objectStores(): string[];
   /** Make the job's repository, detached at `sha`; null, or why it could not be made. */
   createWorkspace(sha: string): Promise<string | null>;
   /**
@@ -141,17 +143,22 @@ export interface LocalRepo {
 export async function openLocalRepo(repo: string, tmpParent: string): Promise<LocalRepo> {
   const work = await mkdtemp(join(tmpParent, "autofix-run-"));
   const workspace = join(work, "workspace");
+  // A sandbox running as another uid must be able to pass through (not list) the folder.
+  await chmod(work, 0o711);
   let removed = false;
+  const stores: string[] = [];
   return {
     repo,
     workspace,
+    objectStores: () => [...stores],
     async createWorkspace(sha) {
       const common = await gitTry(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]);
       if (!common.ok) return `cannot find the git folder of ${repo}: ${common.err}`;
+      stores.splice(0, stores.length, join(common.out, "objects"));
       try {
         await createJobRepo({
           dir: workspace,
-          objectStores: [join(common.out, "objects")],
+          objectStores: [...stores],
           sha,
           git: { helperPath: join(work, "bin", "autofix-git-credential") },
         });

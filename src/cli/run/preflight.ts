@@ -7,6 +7,7 @@ import type { RepoConfig } from "../../config/repo-config.js";
 import { readRunConfig } from "../../config/run-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { type InfoJsonResult, loadInfoJson } from "../../contracts/info-json.js";
+import type { SandboxMode } from "../../sandbox/select.js";
 import { redact } from "../../shared/redact.js";
 import { findRepository, isInCommit, originUrl, prBaseBranch, type RepositoryFact } from "./local-repo.js";
 
@@ -18,7 +19,9 @@ import { findRepository, isInCommit, originUrl, prBaseBranch, type RepositoryFac
  */
 
 export const USAGE =
-  "autofix run [info.json] [--repo PATH] [--out DIR] [--dry-run] [--base REF] [--github-repo OWNER/NAME]";
+  "autofix run [info.json] [--repo PATH] [--out DIR] [--dry-run] [--base REF] [--github-repo OWNER/NAME] [--sandbox auto|bwrap|container|none]";
+
+const SANDBOX_MODES: readonly SandboxMode[] = ["auto", "bwrap", "container", "none"];
 
 export interface RunOptions {
   file: string;
@@ -27,6 +30,8 @@ export interface RunOptions {
   dryRun: boolean;
   base: string | undefined;
   githubRepo: string | undefined;
+  /** --sandbox; unset: AUTOFIX_SANDBOX, else auto. */
+  sandbox: SandboxMode | undefined;
 }
 
 /** The options from the command's arguments, or the parser's complaint. */
@@ -43,8 +48,12 @@ export function parseRunArgs(
         "dry-run": { type: "boolean" },
         base: { type: "string" },
         "github-repo": { type: "string" },
+        sandbox: { type: "string" },
       },
     });
+    const sandbox = values.sandbox;
+    if (sandbox !== undefined && !SANDBOX_MODES.includes(sandbox as SandboxMode))
+      throw new Error(`--sandbox must be one of ${SANDBOX_MODES.join(", ")}; got ${JSON.stringify(sandbox)}`);
     if (positionals.length > 1) throw new Error(`one info.json at most; got ${positionals.join(" ")}`);
     return {
       ok: true,
@@ -55,6 +64,7 @@ export function parseRunArgs(
         dryRun: values["dry-run"] === true,
         base: values.base,
         githubRepo: values["github-repo"],
+        sandbox: sandbox as SandboxMode | undefined,
       },
     };
   } catch (err) {
@@ -149,6 +159,8 @@ export interface RunPlan {
   token: string | undefined;
   /** Null without a token: everything stays local. */
   target: PublishRepo | null;
+  /** Where the model's commands run (--sandbox, else AUTOFIX_SANDBOX, else auto). */
+  sandbox: SandboxMode;
 }
 
 export type Preflight =
@@ -260,6 +272,14 @@ export function decidePreflight(
     }
   }
 
+  // The sandbox: the flag wins over the environment.
+  const envSandbox = env.AUTOFIX_SANDBOX?.trim() || undefined;
+  if (o.sandbox === undefined && envSandbox && !SANDBOX_MODES.includes(envSandbox as SandboxMode))
+    problems.push(
+      `AUTOFIX_SANDBOX must be one of ${SANDBOX_MODES.join(", ")}; got ${JSON.stringify(envSandbox)}`,
+    );
+  const sandbox = o.sandbox ?? ((envSandbox as SandboxMode | undefined) || "auto");
+
   // The report folder must be writable before anything costs money.
   if (facts.outProblem) problems.push(`cannot write the report to ${paths.outDir}: ${facts.outProblem}`);
 
@@ -276,6 +296,7 @@ export function decidePreflight(
       model: env.AUTOFIX_MODEL?.trim() || DEFAULT_MODEL,
       token,
       target,
+      sandbox,
     },
     notes: info.notes,
   };

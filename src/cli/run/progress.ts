@@ -42,6 +42,8 @@ export interface StartInfo {
   url: string | undefined;
   existingTestPath: string | undefined;
   model: string;
+  /** Where the model's commands run (describeBackend). */
+  sandbox: string;
   branch: { name: string; reused: boolean };
   /** Where the fix would be published; null: nowhere (no token). */
   publish: { remoteUrl: string; owner: string; repo: string; baseBranch: string } | null;
@@ -59,6 +61,7 @@ export function startLines(s: StartInfo): string[] {
     `  logs:       ${s.url ?? "raw-logs from the info.json"}`,
     `  test:       ${s.existingTestPath ? `existing ${s.existingTestPath} (phase 1 writes none)` : "written in phase 1"}`,
     `  model:      ${s.model}`,
+    `  sandbox:    ${s.sandbox}`,
     `  fix branch: ${s.branch.name}${s.branch.reused ? " (the branch of an earlier run: updated)" : ""}`,
     `  publish:    ${
       !p
