@@ -1,9 +1,9 @@
-import { rmSync } from "node:fs";
-import { chmod, lstat, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
 import {
+  assertDevices,
   assertReachable,
   cardDevices,
   DEFAULT_DEVICE_DIR,
@@ -39,8 +39,8 @@ import {
  * new PID, IPC, UTS, mount, user and cgroup namespaces and, unless network is allowed, a new
  * network namespace with nothing but its own loopback. Inside: the host's /usr (and /bin, /lib,
  * ... as the host has them) read-only, a short allowlist of /etc, a fresh /proc that shows only
- * the sandbox's processes, a minimal /dev plus the job's card nodes and hugepages, tmpfs /tmp
- * and HOME, and the workspace as the only writable host folder.
+ * the sandbox's processes, a minimal /dev plus the job's card nodes and hugepages, tmpfs /tmp,
+ * /var/tmp and HOME (fresh for every command), and the workspace as the only writable host folder.
  *
  * When the service runs as root, bwrap is started through `setpriv` as an unprivileged uid
  * (default 65534), so the sandbox is an ordinary user's even outside its user namespace; the
@@ -99,7 +99,7 @@ export interface BwrapOptions {
   hostname?: string;
   /** Default SIGTERM to SIGKILL delay. */
   killGraceMs?: number;
-  /** Where the generated passwd, group and hosts go, one folder per process (default: the OS temp folder). */
+  /** Where the generated passwd, group and hosts go, in one fixed folder per service uid (default: the OS temp folder). */
   stateDir?: string;
 }
 
@@ -171,34 +171,36 @@ function etcFiles(uid: number, gid: number, hostname: string) {
   };
 }
 
-/** Per process: a folder under each base, removed when the process exits. */
-const etcDirs = new Map<string, Promise<string>>();
-
 /**
- * The generated passwd, group and hosts for a uid, gid and hostname, shared by every
- * executor of this process (one small folder per process, not per job; a SIGKILLed worker
- * leaves only that behind). Files are written under a fresh name, then renamed into place.
+ * The generated passwd, group and hosts for a uid, gid and hostname: in one fixed folder per
+ * service uid under `base` (`autofix-bwrap-etc-<euid>`), shared by every executor and process
+ * and never growing, so nothing is left behind per job or per crash. The folder must be the
+ * service's own and writable by nobody else (a planted one in /tmp is refused); files are
+ * written under a fresh name, then renamed into place.
  */
 async function generatedEtc(base: string, uid: number, gid: number, hostname: string): Promise<string> {
-  let dir = etcDirs.get(base);
-  if (!dir) {
-    dir = (async () => {
-      const d = await mkdtemp(path.join(base, "autofix-bwrap-"));
-      await chmod(d, 0o755);
-      process.once("exit", () => rmSync(d, { recursive: true, force: true }));
-      return d;
-    })();
-    etcDirs.set(base, dir);
-  }
-  const d = path.join(await dir, `${uid}-${gid}-${hostname.replace(/[^A-Za-z0-9.-]/g, "_")}`);
-  if (!(await lstat(path.join(d, "hosts")).catch(() => null))) {
+  const euid = process.geteuid?.() ?? 0;
+  const top = path.join(base, `autofix-bwrap-etc-${euid}`);
+  await mkdir(top, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "EEXIST") throw err;
+  });
+  const st = await lstat(top);
+  if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0)
+    throw new SandboxError(
+      `${top} is not this service's own folder (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})`,
+    );
+  await chmod(top, 0o755);
+  const d = path.join(top, `${uid}-${gid}-${hostname.replace(/[^A-Za-z0-9.-]/g, "_")}`);
+  const files = etcFiles(uid, gid, hostname);
+  const current = await readFile(path.join(d, "hosts"), "utf8").catch(() => null);
+  if (current !== files.hosts) {
     const tmp = await mkdtemp(`${d}.tmp-`);
-    for (const [name, text] of Object.entries(etcFiles(uid, gid, hostname))) {
+    for (const [name, text] of Object.entries(files)) {
       await writeFile(path.join(tmp, name), text, { mode: 0o644 });
     }
     await chmod(tmp, 0o755);
     await rename(tmp, d).catch(async () => {
-      // Another executor made it first: the same content.
+      // Another executor made it first, with the same content.
       await rm(tmp, { recursive: true, force: true });
     });
   }
@@ -269,8 +271,10 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
   }
   a.push("--perms", "0755", "--dir", "/etc");
   for (const name of o.etc ?? ETC_ALLOWLIST) {
-    if (name.includes("/") && name.split("/").includes("..")) continue;
-    a.push("--ro-bind-try", path.join("/etc", name), path.join("/etc", name));
+    const p = path.posix.join("/etc", name);
+    if (!p.startsWith("/etc/") || name.split("/").includes(".."))
+      throw new SandboxError(`not an /etc entry: "${name}"`);
+    a.push("--ro-bind-try", p, p);
   }
   a.push("--ro-bind", path.join(etcDir, "passwd"), "/etc/passwd");
   a.push("--ro-bind", path.join(etcDir, "group"), "/etc/group");
@@ -286,10 +290,11 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
     o.deviceDir ?? DEFAULT_DEVICE_DIR,
     o.sandboxDeviceDir ?? DEFAULT_DEVICE_DIR,
   );
+  await assertDevices(devices);
   for (const d of devices) a.push("--dev-bind", d.host, d.sandbox);
   for (const h of o.hugepages ?? (await findHugepageMounts())) a.push("--bind", h, h);
   if (o.sys ?? o.cards.length > 0) a.push("--ro-bind", "/sys", "/sys");
-  a.push("--tmpfs", "/tmp", "--perms", "0700", "--tmpfs", SANDBOX_HOME);
+  a.push("--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--perms", "0700", "--tmpfs", SANDBOX_HOME);
   a.push("--bind", workspace, mountPath);
   for (const b of roBinds) a.push("--ro-bind", b.source, b.target);
   for (const m of o.maskPaths ?? []) {

@@ -103,6 +103,14 @@ export function cardDevices(
   });
 }
 
+/** Throws unless every card node the job holds is there (a clear error, not the engine's). */
+export async function assertDevices(devices: ReadonlyArray<{ host: string }>): Promise<void> {
+  for (const d of devices) {
+    const st = await stat(d.host).catch(() => null);
+    if (!st) throw new SandboxError(`the job's card device ${d.host} does not exist on this host`);
+  }
+}
+
 /** The hugetlbfs mount points the TT runtime uses (`/dev/hugepages`, `/dev/hugepages-1G`), if any. */
 export async function findHugepageMounts(devDir = "/dev"): Promise<string[]> {
   try {

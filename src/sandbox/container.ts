@@ -5,6 +5,7 @@ import path from "node:path";
 import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
 import {
   allowedEnv,
+  assertDevices,
   cardDevices,
   DEFAULT_DEVICE_DIR,
   DEFAULT_SANDBOX_GID,
@@ -263,12 +264,13 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       const { source, target } = typeof b === "string" ? { source: b, target: b } : b;
       a.push("--mount", bindSpec(path.resolve(source), target, true));
     }
-    for (const d of cardDevices(
+    const devices = cardDevices(
       o.cards,
       o.deviceDir ?? DEFAULT_DEVICE_DIR,
       o.sandboxDeviceDir ?? DEFAULT_DEVICE_DIR,
-    ))
-      a.push("--device", `${d.host}:${d.sandbox}`);
+    );
+    await assertDevices(devices);
+    for (const d of devices) a.push("--device", `${d.host}:${d.sandbox}`);
     for (const h of o.hugepages ?? (await findHugepageMounts())) a.push("--mount", bindSpec(h, h, false));
     for (const [k, v] of Object.entries(baseEnv)) a.push("-e", `${k}=${v}`);
     a.push(...(o.runArgs ?? ENGINE_DEFAULTS[flavor].runArgs));
@@ -279,7 +281,15 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
 
   const removeBox = async (b: Box) => {
     await b.started.catch(() => {});
-    await engineRun(removeArgs(flavor, [b.name]), 60_000);
+    let r = await engineRun(removeArgs(flavor, [b.name]), 60_000);
+    if (r.exitCode !== 0 && !/no such container/i.test(r.stderr))
+      r = await engineRun(removeArgs(flavor, [b.name]), 60_000);
+    if (r.exitCode !== 0 && !/no such container/i.test(r.stderr)) {
+      // The watchdog stays: it removes the container when this process ends.
+      throw new SandboxError(
+        `could not remove the job's container ${b.name}: ${r.stderr.trim().slice(-500)}`,
+      );
+    }
     ownContainers.delete(b.name);
     stopWatchdog(b.watchdog);
   };

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { chmod, chown, mkdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBwrapExecutor } from "../../src/sandbox/bwrap.js";
 import { runHostCommand } from "../../src/shared/process.js";
@@ -19,10 +19,7 @@ import {
 const { skip } = await backendBinary("bwrap");
 const CHILD = join(import.meta.dirname, "fixtures", "sandbox-child.mjs");
 
-// The generated /etc files go next to the workspace, so the fixture's cleanup takes them along.
-const ctx = sandboxContract("bwrap", skip, (spec) =>
-  createBwrapExecutor({ stateDir: dirname(spec.workspace), ...spec }),
-);
+const ctx = sandboxContract("bwrap", skip, (spec) => createBwrapExecutor(spec));
 
 describe.skipIf(skip)("bwrap: its own guarantees", () => {
   it("is kind bwrap, and what a command leaves running dies with it, setsid or not", async () => {
@@ -149,7 +146,6 @@ describe.skipIf(skip)("bwrap: its own guarantees", () => {
             env: {},
             cards: [],
             jobId: "crash",
-            stateDir: fx.root,
           }),
           SANDBOX_COMMAND: `setsid sleep ${m} >/dev/null 2>&1 </dev/null & nohup sleep ${m} >/dev/null 2>&1 & sleep ${m}`,
         },
