@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/worker/types.js";
@@ -82,7 +82,56 @@ async function crashChildMidJob(sha: string) {
 
 const finals = (edits: string[]) => edits.filter((b) => /### Autofix · (✅|🟡|❌|⏹️|⌛)/.test(b));
 
+/** Host processes whose command line holds `marker`. */
+function hostProcsWith(marker: string): number[] {
+  return readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 describe("a worker killed mid-job", () => {
+  it("in the bubblewrap sandbox, nothing the job started outlives the worker's kill -9, setsid or not", async (ctx) => {
+    if (!existsSync("/usr/bin/bwrap") && process.env.CI !== "true") ctx.skip("bubblewrap is not installed");
+    bed = await new WorkerTestBed().setup();
+    chmodSync(bed.workDir, 0o755);
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const marker = `7${Math.floor(Math.random() * 1e6)}.`;
+    const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "worker-child.mjs")], {
+      env: {
+        ...process.env,
+        READY_FILE: join(bed.workDir, "ready"),
+        STARTED_FILE: join(bed.workDir, "started"),
+        SLEEP_PID_FILE: join(bed.workDir, "sleep.pid"),
+        SLEEP_MARKER: marker,
+        SANDBOX: "bwrap",
+        AUTOFIX_DIST: DIST,
+        REDIS_URL: TEST_REDIS_URL,
+        PREFIX: bed.prefix,
+        GH_URL: bed.gh.url,
+        APP_ID: TEST_APP_ID,
+        PRIVATE_KEY: testPrivateKey(),
+        WORK_DIR: bed.workDir,
+        REMOTE_BASE: bed.remote.base,
+      },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    expect(await until(() => existsSync(join(bed.workDir, "ready")), 10_000)).toBe(true);
+    await bed.queues.enqueue(makeJob(sha));
+    // Both the daemon and the command run (inside the sandbox, seen from the host).
+    expect(await until(() => hostProcsWith(`sleep ${marker}`).length >= 2, 10_000)).toBe(true);
+    child.kill("SIGKILL");
+    await exited;
+    expect(await until(() => hostProcsWith(`sleep ${marker}`).length === 0, 10_000)).toBe(true);
+  }, 30_000);
+
   it("its job is picked up by another worker and finishes once, with one final comment", async () => {
     bed = await new WorkerTestBed().setup();
     const sha = bed.remote.commit("a.txt", "x\n");
