@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Workspace preparation: time to a ready worktree at an exact SHA for the SECOND job on a
+// Workspace preparation: time to a ready workspace at an exact SHA for the SECOND job on a
 // large repository through WorkspaceManager (bare mirror already filled by a first job; a new
-// commit was pushed in between, so: incremental fetch + worktree add), against a fresh
+// commit was pushed in between, so: incremental fetch + the job's own repository checked out), against a fresh
 // `git clone --no-checkout` of the same file:// remote + `git checkout --detach <sha>` (the
 // baseline, the cheapest plain clone). Several repetitions each, interleaved; median and min.
 //
@@ -209,13 +209,13 @@ try {
 
   const speedup = median(cloneMs) / median(wmMs);
   console.log(
-    `\nWorkspace to a ready worktree at a new SHA: ${fileCount.toLocaleString("en-US")} files, ${commitCount.toLocaleString("en-US")} commits, pack ${(packKb / 1024).toFixed(1)} MB, file:// remote, ${REPS} reps, in ${DIR}\n`,
+    `\nWorkspace ready at a new SHA: ${fileCount.toLocaleString("en-US")} files, ${commitCount.toLocaleString("en-US")} commits, pack ${(packKb / 1024).toFixed(1)} MB, file:// remote, ${REPS} reps, in ${DIR}\n`,
   );
   printTable(
     ["method", "median", "min", "max"],
     [
       [
-        "WorkspaceManager, 2nd job (incremental fetch + worktree add)",
+        "WorkspaceManager, 2nd job (incremental fetch + job repository checkout)",
         fmtMs(median(wmMs)),
         fmtMs(Math.min(...wmMs)),
         fmtMs(Math.max(...wmMs)),
@@ -241,7 +241,7 @@ try {
   );
   const bound = median(cloneMs) / median(rawAddMs);
   console.log(
-    `\nBoth paths write every file of the tree; with that checkout as the floor, no per-job worktree can beat the clone by more than ${bound.toFixed(1)}x on this repository.`,
+    `\nBoth paths write every file of the tree; with that checkout as the floor, no per-job checkout can beat the clone by more than ${bound.toFixed(1)}x on this repository.`,
   );
   console.log(
     `\nspeed-up (median): ${speedup.toFixed(1)}x (goal: ${GOAL}x); repository generated in ${fmtMs(genMs)} + repack ${fmtMs(repackMs)}`,
@@ -250,7 +250,7 @@ try {
     "workspace",
     [
       {
-        figure: `2nd-job worktree ready, ${commitCount} commits (median)`,
+        figure: `2nd-job workspace ready, ${commitCount} commits (median)`,
         value: fmtMs(median(wmMs)),
         baseline: `${fmtMs(median(cloneMs))} (clone + checkout)`,
         goal: `${GOAL}x faster`,
@@ -274,7 +274,7 @@ try {
             : "-",
       },
       {
-        figure: "1st-job worktree (cold mirror)",
+        figure: "1st-job workspace (cold mirror)",
         value: fmtMs(coldMs),
         baseline: `${fmtMs(median(cloneMs))} (clone + checkout)`,
         goal: "-",
