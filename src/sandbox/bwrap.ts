@@ -485,10 +485,63 @@ export function bwrapExecutorFactory(options: BwrapOptions = {}): ExecutorFactor
   return async (spec) => createBwrapExecutor({ ...spec, ...options });
 }
 
-/** Is bubblewrap usable here? For diagnostics (`autofix doctor`) and test skips. */
-export async function bwrapAvailable(bwrapPath = "bwrap"): Promise<{ ok: boolean; detail: string }> {
+/**
+ * Is bubblewrap usable here? Not only installed: a minimal sandbox with the namespaces the
+ * executor asks for is started (through setpriv as the sandbox uid when root), which fails
+ * where unprivileged user namespaces are off (kernel.unprivileged_userns_clone=0,
+ * user.max_user_namespaces=0, Ubuntu's AppArmor restriction) or a container forbids them.
+ * For diagnostics, the sandbox choice and test skips.
+ */
+export async function bwrapAvailable(
+  bwrapPath = "bwrap",
+  o: { uid?: number; gid?: number; setprivPath?: string } = {},
+): Promise<{ ok: boolean; detail: string }> {
   const bin = await findBinary(bwrapPath);
   if (!bin) return { ok: false, detail: `${bwrapPath} not found on PATH` };
-  const r = await runProcess([bin, "--version"], { env: {}, timeoutMs: 10_000 });
-  return { ok: r.exitCode === 0, detail: `${bin}: ${r.output.trim()}` };
+  const version = await runProcess([bin, "--version"], { env: {}, timeoutMs: 10_000 });
+  if (version.exitCode !== 0) return { ok: false, detail: `${bin} --version: ${version.output.trim()}` };
+  let prefix: string[] = [];
+  if (process.getuid?.() === 0) {
+    const setpriv = await findBinary(o.setprivPath ?? "setpriv");
+    if (!setpriv)
+      return { ok: false, detail: "setpriv (util-linux) not found: needed to drop root for bwrap" };
+    const uid = o.uid ?? DEFAULT_SANDBOX_UID;
+    const gid = o.gid ?? DEFAULT_SANDBOX_GID;
+    prefix = [setpriv, `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--no-new-privs"];
+  }
+  const links: string[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    const st = await lstat(dir).catch(() => null);
+    if (st?.isSymbolicLink()) links.push("--symlink", await readlink(dir), dir);
+    else if (st?.isDirectory()) links.push("--ro-bind", dir, dir);
+  }
+  const probe = [
+    ...prefix,
+    bin,
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--die-with-parent",
+    "--new-session",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    ...links,
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--",
+    "/usr/bin/true",
+  ];
+  const r = await runProcess(probe, { env: {}, cwd: "/", timeoutMs: 20_000 });
+  const v = version.output.trim();
+  if (r.exitCode !== 0)
+    return {
+      ok: false,
+      detail: `${bin} (${v}) cannot make a sandbox here: ${r.output.trim().slice(-300) || `exit ${r.exitCode}`}`,
+    };
+  return { ok: true, detail: `${bin}: ${v}` };
 }

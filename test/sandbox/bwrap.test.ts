@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { chmod, chown, mkdir, stat } from "node:fs/promises";
+import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBwrapExecutor } from "../../src/sandbox/bwrap.js";
+import { bwrapAvailable, createBwrapExecutor } from "../../src/sandbox/bwrap.js";
 import { runHostCommand } from "../../src/shared/process.js";
 import { sandboxContract } from "./cases.js";
 import {
@@ -33,6 +33,26 @@ describe.skipIf(skip)("bwrap: its own guarantees", () => {
     expect(r.stdout.trim()).toBe("started");
     // Each command is its own PID namespace: its end takes every process in it along, no killAll needed.
     expect(await markerPids(m)).toEqual([]);
+  });
+
+  it("bwrapAvailable starts a real sandbox, and says why not when it cannot", async () => {
+    const ok = await bwrapAvailable();
+    expect(ok.ok, ok.detail).toBe(true);
+    expect(ok.detail).toMatch(/bubblewrap/);
+    expect(await bwrapAvailable("/nonexistent/bwrap")).toEqual({
+      ok: false,
+      detail: "/nonexistent/bwrap not found on PATH",
+    });
+    // Installed but unable (as where user namespaces are off): answers --version, makes no sandbox.
+    const fake = join(ctx().fx.root, "fake-bwrap");
+    await writeFile(
+      fake,
+      '#!/bin/sh\n[ "$1" = --version ] && echo "bubblewrap 0.8.0" && exit 0\necho "bwrap: No permissions to create new namespace" >&2; exit 1\n',
+      { mode: 0o755 },
+    );
+    const unable = await bwrapAvailable(fake);
+    expect(unable.ok).toBe(false);
+    expect(unable.detail).toMatch(/cannot make a sandbox here: bwrap: No permissions/);
   });
 
   it("a command that ignores SIGTERM is still killed after the grace", async () => {
