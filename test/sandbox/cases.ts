@@ -1,5 +1,5 @@
-import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SandboxError } from "../../src/sandbox/common.js";
@@ -129,6 +129,11 @@ export function sandboxContract(
       expect(r.stdout).toContain("NOLIST");
       expect(r.stdout).toContain("NOSIBLINGS");
       expect(r.stdout.trim().split("\n").at(-1)).toBe("0");
+      // The service's HOME (credentials, caches) is not there: what the host has in it, the sandbox does not see.
+      const home = homedir();
+      const hostEntries = (await readdir(home).catch(() => [] as string[])).filter((n) => n.length > 2);
+      const seen = await exec.run(`ls -A '${home}' 2>/dev/null`);
+      for (const name of hostEntries) expect(seen.stdout.split("\n")).not.toContain(name);
       // The workspace itself is there.
       expect((await exec.run(["cat", "README"])).stdout).toBe("the job's own file\n");
     });
