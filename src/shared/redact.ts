@@ -2,30 +2,75 @@
  * The one redactor for every text that leaves the process: comments, PR bodies, reports,
  * logs, transcripts. It knows the public formats of the secrets this service handles and,
  * on top of that, the live secret values this process holds (registered at start-up and
- * whenever a token is minted).
+ * whenever a token is minted). The formats are data (secret-rules.ts). Redact before clipping:
+ * a text cut first can leave half a token that no rule recognises any more.
  */
+
+import { SECRET_RULES, TOKEN_BOUNDARY } from "./secret-rules.js";
 
 const REPLACEMENT = "[REDACTED]";
 
-/** Known secret formats. Each is anchored so look-alikes (short, wrong prefix) stay untouched. */
-const PATTERNS: ReadonlyArray<{ name: string; re: RegExp }> = [
-  // PEM private keys (RSA, EC, OpenSSH, PKCS#8, encrypted); also with literal "\n" escapes.
-  {
-    name: "private-key",
-    re: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]*?-----END \1-----/g,
-  },
-  // Fine-grained personal access tokens.
-  { name: "github-pat", re: /\bgithub_pat_[A-Za-z0-9_]{50,255}\b/g },
-  // Classic tokens: ghp_ (PAT), gho_ (OAuth), ghu_ (user-to-server), ghs_ (installation,
-  // including the long variable-length format), ghr_ (refresh). 36+ characters after the prefix.
-  { name: "github-token", re: /\bgh[pousr]_[A-Za-z0-9_]{36,1024}\b/g },
-  // Anthropic API, admin and OAuth keys: sk-ant-api03-..., sk-ant-admin01-..., sk-ant-oat01-...
-  { name: "anthropic-key", re: /\bsk-ant-[a-z]{2,10}\d{2}-[A-Za-z0-9_-]{20,}/g },
-  // Credentials embedded in URLs: https://user:secret@host, https://x-access-token:secret@host
-  { name: "url-credentials", re: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:)[^\s@/]+@/gi },
-  // HTTP authorization headers echoed in logs.
-  { name: "authorization", re: /(\bauthorization:\s*(?:bearer|token|basic)\s+)[A-Za-z0-9._~+/=-]{8,}/gi },
-];
+/** A rule compiled once: the data in secret-rules.ts with its boundary filled in. */
+interface CompiledRule {
+  id: string;
+  re: RegExp;
+  keep: boolean;
+  entropy: number | undefined;
+}
+
+const COMPILED: readonly CompiledRule[] = SECRET_RULES.map((r) => ({
+  id: r.id,
+  re: new RegExp(r.pattern.replaceAll("{B}", TOKEN_BOUNDARY), `g${r.flags ?? ""}`),
+  keep: r.keep === true,
+  entropy: r.entropy,
+}));
+
+/** The ids of the rules, for documentation and tests. */
+export const SECRET_RULE_IDS: readonly string[] = COMPILED.map((r) => r.id);
+
+/** Shannon entropy of a string in bits per character. Pure. */
+export function shannonEntropy(s: string): number {
+  if (!s) return 0;
+  const counts = new Map<string, number>();
+  for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let h = 0;
+  const n = [...s].length;
+  for (const c of counts.values()) {
+    const p = c / n;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/** A value that only names a secret: `${TOKEN}`, `$TOKEN`, `<token>`, `***`, `xxxx`. */
+function isPlaceholder(v: string): boolean {
+  return (
+    /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(v) ||
+    /^<[^>]*>?$/.test(v) ||
+    /^(.)\1*$/.test(v) ||
+    /^%[A-Za-z_]+%$/.test(v) ||
+    v.includes(REPLACEMENT)
+  );
+}
+
+/** Apply the format rules to a text. Pure. */
+function redactFormats(text: string): string {
+  let out = text;
+  for (const rule of COMPILED) {
+    out = out.replace(rule.re, (match: string, ...groups: unknown[]) => {
+      const prefix = rule.keep && typeof groups[0] === "string" ? groups[0] : "";
+      if (rule.entropy !== undefined) {
+        const value = typeof groups[1] === "string" ? groups[1] : match.slice(prefix.length);
+        if (isPlaceholder(value) || shannonEntropy(value) < rule.entropy) return match;
+        // Words and simple identifiers are settings, not secrets (`token: required`).
+        if (/^[a-z]+(?:[_-][a-z]+)*$/.test(value) || /^(?:true|false|null|none)$/i.test(value)) return match;
+        return `${prefix}${REPLACEMENT}${match.slice(prefix.length + value.length)}`;
+      }
+      return `${prefix}${REPLACEMENT}`;
+    });
+  }
+  return out;
+}
 
 /** Values shorter than this are too likely to occur by chance to be redacted by value. */
 const MIN_LIVE_SECRET_LENGTH = 8;
@@ -55,7 +100,7 @@ export class Redactor {
     if (this.#live.delete(value)) this.#liveRe = null;
   }
 
-  /** Redact one string. */
+  /** Redact one string: live values first, then every known format. */
   redact(text: string): string {
     if (!text) return text;
     let out = text;
@@ -69,14 +114,7 @@ export class Redactor {
       );
       out = out.replace(this.#liveRe, REPLACEMENT);
     }
-    for (const { name, re } of PATTERNS) {
-      if (name === "url-credentials" || name === "authorization") {
-        out = out.replace(re, `$1${REPLACEMENT}${name === "url-credentials" ? "@" : ""}`);
-      } else {
-        out = out.replace(re, REPLACEMENT);
-      }
-    }
-    return out;
+    return redactFormats(out);
   }
 
   /** Redact every string inside a JSON-like value (for structured logs and job snapshots). */

@@ -1,0 +1,317 @@
+/**
+ * Secret formats the redactor knows, as data. The formats are public facts about each provider's
+ * credentials (prefixes, alphabets, lengths), as catalogued by gitleaks' default rule set and
+ * secretlint's recommended preset; the patterns are written for this redactor, not copied.
+ *
+ * Each rule is a RegExp source compiled with the flags given ("g" is always added). `keep`: the
+ * first capture group is kept (a header name, a user name) and only the rest is replaced.
+ * `entropy`: the second capture group (or the whole match) is replaced only when its Shannon
+ * entropy in bits per character reaches this value, so `password: required` stays readable.
+ *
+ * `{B}` in a pattern stands for a token's left boundary: not preceded by a letter, digit or
+ * `_`, or directly after an ANSI colour code (`\x1b[31mghp_...`), where `\b` does not hold.
+ */
+
+export interface SecretRule {
+  id: string;
+  description: string;
+  pattern: string;
+  flags?: string;
+  keep?: boolean;
+  entropy?: number;
+}
+
+export const TOKEN_BOUNDARY = String.raw`(?:(?<=\x1b\[[0-9;?]*[A-Za-z])|(?<![A-Za-z0-9_]))`;
+
+export const SECRET_RULES: readonly SecretRule[] = [
+  // Private keys: from the BEGIN line to the END line, or to the end of the text when output
+  // clipping cut the END off. Also with literal "\n" escapes (JSON service-account files).
+  {
+    id: "private-key",
+    description: "PEM private key block (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted, PGP)",
+    pattern: String.raw`-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|$)`,
+  },
+  {
+    id: "age-secret-key",
+    description: "age encryption secret key",
+    pattern: String.raw`AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`,
+  },
+
+  // GitHub.
+  {
+    id: "github-fine-grained-pat",
+    description: "GitHub fine-grained personal access token",
+    pattern: String.raw`{B}github_pat_[A-Za-z0-9_]{50,255}`,
+  },
+  {
+    id: "github-token",
+    description:
+      "GitHub ghp_ (PAT), gho_ (OAuth), ghu_ (user-to-server), ghs_ (installation, including the long format with . and _), ghr_ (refresh)",
+    pattern: String.raw`{B}gh[pousr]_(?=[A-Za-z0-9_.-]{36})[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*`,
+  },
+
+  // GitLab.
+  {
+    id: "gitlab-token",
+    description: "GitLab personal, deploy, pipeline-trigger, runner, OAuth and other tokens",
+    pattern: String.raw`{B}gl(?:pat|dt|ptt|rt|soat|cbt|oas|imt|agent|ffct|ft|wt)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9_-]+)*`,
+  },
+  {
+    id: "gitlab-runner-registration",
+    description: "GitLab runner registration token",
+    pattern: String.raw`{B}GR1348941[A-Za-z0-9_-]{20,}`,
+  },
+
+  // Cloud providers.
+  {
+    id: "aws-access-key-id",
+    description: "AWS access key id (long-term AKIA, temporary ASIA, and the other key prefixes)",
+    pattern: String.raw`{B}(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z2-7]{16}(?![A-Za-z0-9])`,
+  },
+  {
+    id: "aws-secret-access-key",
+    description: "AWS secret access key after its usual names",
+    pattern: String.raw`((?:aws_?secret_?access_?key|aws_?secret|secretaccesskey)["']?\s*(?::|=|=>)\s*["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])`,
+    flags: "i",
+    keep: true,
+  },
+  {
+    id: "google-api-key",
+    description: "Google API key",
+    pattern: String.raw`{B}AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])`,
+  },
+  {
+    id: "google-oauth-secret",
+    description: "Google OAuth client secret",
+    pattern: String.raw`{B}GOCSPX-[A-Za-z0-9_-]{28}`,
+  },
+  {
+    id: "google-oauth-access-token",
+    description: "Google OAuth access token",
+    pattern: String.raw`{B}ya29\.[A-Za-z0-9_-]{30,}`,
+  },
+  {
+    id: "azure-storage-key",
+    description: "Azure storage account key in a connection string",
+    pattern: String.raw`((?:AccountKey|SharedAccessKey)=)[A-Za-z0-9+/]{40,100}={0,2}`,
+    flags: "i",
+    keep: true,
+  },
+  {
+    id: "azure-sas-signature",
+    description: "Azure shared access signature in a URL",
+    pattern: String.raw`([?&]sig=)[A-Za-z0-9%+/=]{30,}`,
+    keep: true,
+  },
+  {
+    id: "azure-ad-client-secret",
+    description: "Azure AD (Entra) client secret",
+    pattern: String.raw`{B}[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])`,
+  },
+  {
+    id: "digitalocean-token",
+    description: "DigitalOcean personal, OAuth and refresh tokens",
+    pattern: String.raw`{B}do[opr]_v1_[a-f0-9]{64}`,
+  },
+  {
+    id: "databricks-token",
+    description: "Databricks API token",
+    pattern: String.raw`{B}dapi[a-f0-9]{32}(?:-\d)?(?![A-Za-z0-9])`,
+  },
+  {
+    id: "hashicorp-vault-token",
+    description: "HashiCorp Vault service and batch tokens",
+    pattern: String.raw`{B}hv[sb]\.[A-Za-z0-9_-]{24,}`,
+  },
+  {
+    id: "terraform-cloud-token",
+    description: "Terraform Cloud / HCP API token",
+    pattern: String.raw`{B}[a-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70}`,
+  },
+
+  // Chat and messaging.
+  {
+    id: "slack-token",
+    description: "Slack bot, user, app-level, config and legacy tokens",
+    pattern: String.raw`{B}(?:xox[abeoprs]|xoxe\.xox[bp])-[0-9A-Za-z-]{10,}`,
+  },
+  {
+    id: "slack-app-token",
+    description: "Slack app-level token",
+    pattern: String.raw`{B}xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+`,
+    flags: "i",
+  },
+  {
+    id: "slack-webhook",
+    description: "Slack incoming webhook and workflow URLs",
+    pattern: String.raw`hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,}`,
+  },
+  {
+    id: "discord-webhook",
+    description: "Discord webhook URL",
+    pattern: String.raw`(discord(?:app)?\.com/api/webhooks/\d+/)[A-Za-z0-9_-]{20,}`,
+    keep: true,
+  },
+  {
+    id: "telegram-bot-token",
+    description: "Telegram bot token",
+    pattern: String.raw`{B}\d{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])`,
+  },
+  {
+    id: "twilio-api-key",
+    description: "Twilio API key SID",
+    pattern: String.raw`{B}SK[0-9a-fA-F]{32}(?![A-Za-z0-9])`,
+  },
+  {
+    id: "sendgrid-api-key",
+    description: "SendGrid API key",
+    pattern: String.raw`{B}SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}`,
+  },
+  {
+    id: "mailgun-key",
+    description: "Mailgun private API key",
+    pattern: String.raw`{B}key-[a-f0-9]{32}(?![A-Za-z0-9])`,
+  },
+
+  // Payments and commerce.
+  {
+    id: "stripe-key",
+    description: "Stripe secret and restricted keys",
+    pattern: String.raw`{B}(?:sk|rk)_(?:test|live|prod)_[A-Za-z0-9]{10,99}`,
+  },
+  {
+    id: "stripe-webhook-secret",
+    description: "Stripe webhook signing secret",
+    pattern: String.raw`{B}whsec_[A-Za-z0-9+/=]{24,}`,
+  },
+  {
+    id: "square-token",
+    description: "Square access token and OAuth secret",
+    pattern: String.raw`{B}(?:sq0atp|sq0csp|EAAA)[A-Za-z0-9_-]{22,60}`,
+  },
+  {
+    id: "shopify-token",
+    description: "Shopify access, custom-app, private-app and shared-secret tokens",
+    pattern: String.raw`{B}shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}`,
+  },
+
+  // AI providers.
+  {
+    id: "anthropic-key",
+    description: "Anthropic API, admin and OAuth keys",
+    pattern: String.raw`{B}sk-ant-[a-z]{2,10}\d{2}-[A-Za-z0-9_-]{20,}`,
+  },
+  {
+    id: "openai-key",
+    description: "OpenAI project, service-account, admin and legacy API keys",
+    pattern: String.raw`{B}sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}(?![A-Za-z0-9]))`,
+  },
+  {
+    id: "huggingface-token",
+    description: "Hugging Face access token",
+    pattern: String.raw`{B}hf_[A-Za-z]{34}(?![A-Za-z0-9])`,
+  },
+
+  // Package registries and developer services.
+  {
+    id: "npm-token",
+    description: "npm access token",
+    pattern: String.raw`{B}npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])`,
+  },
+  {
+    id: "pypi-token",
+    description: "PyPI upload token",
+    pattern: String.raw`{B}pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`,
+  },
+  {
+    id: "rubygems-key",
+    description: "RubyGems API key",
+    pattern: String.raw`{B}rubygems_[a-f0-9]{48}`,
+  },
+  {
+    id: "docker-hub-pat",
+    description: "Docker Hub personal access token",
+    pattern: String.raw`{B}dckr_pat_[A-Za-z0-9_-]{27,}`,
+  },
+  {
+    id: "atlassian-token",
+    description: "Atlassian API token",
+    pattern: String.raw`{B}ATATT3[A-Za-z0-9_=-]{100,}`,
+  },
+  {
+    id: "linear-api-key",
+    description: "Linear API key",
+    pattern: String.raw`{B}lin_api_[A-Za-z0-9]{40}`,
+  },
+  {
+    id: "postman-api-key",
+    description: "Postman API key",
+    pattern: String.raw`{B}PMAK-[a-f0-9]{24}-[a-f0-9]{34}`,
+    flags: "i",
+  },
+  {
+    id: "grafana-token",
+    description: "Grafana cloud and service-account tokens",
+    pattern: String.raw`{B}(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})`,
+  },
+  {
+    id: "sentry-token",
+    description: "Sentry user and organisation auth tokens",
+    pattern: String.raw`{B}(?:sntryu_[a-f0-9]{64}|sntrys_eyJ[A-Za-z0-9_=+/.-]{30,})`,
+  },
+  {
+    id: "doppler-token",
+    description: "Doppler service token",
+    pattern: String.raw`{B}dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}`,
+  },
+  {
+    id: "buildkite-token",
+    description: "Buildkite agent and user tokens",
+    pattern: String.raw`{B}bk(?:ua|ct)_[a-f0-9]{40}`,
+  },
+
+  // Structured tokens.
+  {
+    id: "jwt",
+    description: "JSON Web Token (header and payload both base64url JSON)",
+    pattern: String.raw`{B}eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`,
+  },
+
+  // Credentials in commands, URLs and headers.
+  {
+    id: "url-credentials",
+    description: "Password in a URL, also with an empty user (https://:token@host)",
+    pattern: String.raw`(\b[a-z][a-z0-9+.-]*://[^\s/:@"'<>]*:)[^\s@/"'<>]+(?=@)`,
+    flags: "i",
+    keep: true,
+  },
+  {
+    id: "curl-user",
+    description: "curl -u / --user user:password",
+    pattern: String.raw`(\bcurl\b[^\n]*?\s(?:-u\s*|--user[\s=]+)["']?[^\s:"']*:)[^\s"']+`,
+    keep: true,
+  },
+  {
+    id: "authorization-header",
+    description: "Authorization header value, plain or JSON-quoted",
+    pattern: String.raw`(["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:bearer|token|basic|digest|bot|apikey)?\s*)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}`,
+    flags: "i",
+    keep: true,
+  },
+  {
+    id: "api-key-header",
+    description: "API-key headers (X-Api-Key, Private-Token, X-Auth-Token...), plain or JSON-quoted",
+    pattern: String.raw`(["']?(?:x-api-key|api-key|x-goog-api-key|private-token|x-auth-token|x-access-token|job-token)["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}`,
+    flags: "i",
+    keep: true,
+  },
+  {
+    id: "generic-assignment",
+    description:
+      "A high-entropy value assigned to a secret-sounding name (password=, secret:, api_key=, _authToken=...)",
+    pattern: String.raw`((?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?\s*(?::=|=>|:|=)\s*["']?)(?!\[REDACTED\])([^\s"'\x60;,]{8,200})`,
+    flags: "i",
+    keep: true,
+    entropy: 3,
+  },
+];
