@@ -102,8 +102,9 @@ export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): Info
         );
       } else if (!existsSync(full)) {
         problems.push(`"existing-test-path" does not exist: ${full}`);
-      } else if (!statSync(full).isFile()) {
-        problems.push(`"existing-test-path" must be a file, not a folder: ${full}`);
+      } else if (!statSync(full).isFile() && !existsSync(resolve(full, "run_test.sh"))) {
+        // A folder is a test folder (what phase 1 writes) when it holds run_test.sh.
+        problems.push(`"existing-test-path" must be a test file or a folder holding run_test.sh: ${full}`);
       } else {
         existingTestPath = rel;
       }

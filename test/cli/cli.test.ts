@@ -41,11 +41,29 @@ describe("autofix CLI", () => {
     writeFileSync(join(dir, "bad.yml"), "failure_threshold: 0\n");
     const good = io(dir);
     expect(await runCli(["config", "check", "good.yml", "--print"], good.value)).toBe(0);
-    expect(good.out[0]).toBe("warning: unknown key `unknown_thing` (ignored)");
-    expect(good.out.join("\n")).toContain('"trigger_label": "fix-me"');
+    // --print: stdout is the JSON alone; the warning and the verdict go to stderr.
+    expect(good.err[0]).toBe("warning: unknown key `unknown_thing` (ignored)");
+    expect(JSON.parse(good.out.join("\n"))).toMatchObject({ trigger_label: "fix-me" });
     const bad = io(dir);
     expect(await runCli(["config", "check", "bad.yml"], bad.value)).toBe(2);
     expect(bad.err.join("\n")).toMatch(/`failure_threshold`: Too small/);
+  });
+
+  it("config check without .github/autofix.yml: the defaults apply, exit 0; --print is JSON alone", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "autofix-cli-noconfig-"));
+    const plain = io(empty);
+    expect(await runCli(["config", "check"], plain.value)).toBe(0);
+    expect(plain.out).toEqual([
+      `${join(empty, ".github/autofix.yml")} does not exist: every setting has its default (a missing file is fine)`,
+    ]);
+    const printed = io(empty);
+    expect(await runCli(["config", "check", "--print"], printed.value)).toBe(0);
+    expect(JSON.parse(printed.out.join("\n"))).toBeTypeOf("object");
+    expect(printed.err[0]).toMatch(/does not exist: every setting has its default/);
+    // A file named on the command line must exist.
+    const named = io(empty);
+    expect(await runCli(["config", "check", "mine.yml"], named.value)).toBe(2);
+    expect(named.err[0]).toBe(`cannot read ${join(empty, "mine.yml")}: no such file`);
   });
 
   it("unknown commands and missing arguments exit 2 with a pointer to help", async () => {
@@ -53,7 +71,8 @@ describe("autofix CLI", () => {
     expect(await runCli(["frobnicate"], t.value)).toBe(2);
     expect(t.err[0]).toMatch(/unknown command "frobnicate"/);
     expect(await runCli(["validate"], t.value)).toBe(2);
-    expect(t.err[1]).toMatch(/^usage: autofix validate/);
+    expect(t.err[1]).toBe("autofix validate: missing the info.json to check");
+    expect(t.err[2]).toMatch(/^usage: autofix validate/);
   });
 });
 

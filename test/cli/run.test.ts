@@ -322,7 +322,7 @@ echo "ok $n"
     expect(b.err.join("\n")).toContain("info.json: cannot read");
     const c = await run(["bad.json", "--nope"], { cwd });
     expect(c.code).toBe(2);
-    expect(c.err[0]).toMatch(/Unknown option '--nope'/);
+    expect(c.err[0]).toMatch(/^autofix run: unknown option --nope$/m);
   });
 
   it("--dry-run with a token: prints the push and the PR it would make and contacts nothing", async () => {

@@ -6,7 +6,7 @@ import type { RedisEndpoint } from "../../config/redis-topology.js";
 import { checkRedis } from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
 import { detectHardware, type Hardware, summarizeBoards } from "../../worker/hardware.js";
-import { type CliCommand, EXIT } from "../command.js";
+import { type CliCommand, type CommandSpec, EXIT, parseCommand } from "../command.js";
 
 export type CheckLevel = "ok" | "warn" | "fail";
 export interface CheckLine {
@@ -161,16 +161,20 @@ export function productionDoctorDeps(env: NodeJS.ProcessEnv): DoctorDeps {
   };
 }
 
-export const doctorCommand: CliCommand = {
-  name: ["doctor"],
+const DOCTOR: CommandSpec = {
   usage: "autofix doctor",
   summary:
-    "check Node, git, Redis, App credentials, the Anthropic key and model, tt-smi and cards (one line each)",
+    "check Node, git, Redis, App credentials, the Anthropic key and model, tt-smi and cards (one line each; exit 1 when a check fails)",
+  notes: ["The settings come from the environment (the same variables as the service and the worker)."],
+};
+
+export const doctorCommand: CliCommand = {
+  name: ["doctor"],
+  usage: DOCTOR.usage,
+  summary: DOCTOR.summary,
   async run(args, io) {
-    if (args.length > 0) {
-      io.err(`usage: ${this.usage}`);
-      return EXIT.badInput;
-    }
+    const parsed = parseCommand(DOCTOR, args, io);
+    if (typeof parsed === "number") return parsed;
     const lines = await runDoctor(productionDoctorDeps(io.env));
     const mark: Record<CheckLevel, string> = { ok: "ok  ", warn: "warn", fail: "FAIL" };
     for (const l of lines) io.out(`${mark[l.level]}  ${l.name.padEnd(14)} ${l.detail}`);

@@ -1,7 +1,6 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import {
   ActionsUrlError,
   describeRef,
@@ -17,7 +16,7 @@ import {
   triageStream,
 } from "../../logs/index.js";
 import { redact, redactor } from "../../shared/redact.js";
-import { type CliCommand, EXIT } from "../command.js";
+import { type CliCommand, type CommandSpec, EXIT, parseCommand, usageError } from "../command.js";
 
 export interface LogsCommandDeps {
   /** Standard input for `-` (defaults to process.stdin). */
@@ -27,25 +26,41 @@ export interface LogsCommandDeps {
 }
 
 const USAGE = "autofix logs <actions-url | file | ->... [--json] [--budget BYTES]";
+const SPEC: CommandSpec = {
+  usage: USAGE,
+  summary:
+    "fetch and triage CI logs: failing tests, error class, fingerprint and the lines that matter; several logs are grouped by fingerprint",
+  options: {
+    json: { type: "boolean", help: "print the triage as JSON" },
+    budget: {
+      type: "string",
+      value: "BYTES",
+      help: "the size of each excerpt (at least 256; default 12288)",
+    },
+  },
+  positionals: [1, Number.POSITIVE_INFINITY],
+  missing: "give an Actions run or job URL, a log file, or - for standard input",
+  notes: [
+    "A URL needs GITHUB_TOKEN or GH_TOKEN (read access to the repository's Actions).",
+    "Exit 0 when every log was read, 1 when one could not be.",
+  ],
+};
 
 export function createLogsCommand(deps: LogsCommandDeps = {}): CliCommand {
   return {
     name: ["logs"],
     usage: USAGE,
-    summary:
-      "fetch and triage CI logs: failing tests, error class, fingerprint and the lines that matter; several logs are grouped by fingerprint",
+    summary: SPEC.summary,
     async run(args, io) {
-      let parsed: ReturnType<typeof parse>;
-      try {
-        parsed = parse(args);
-      } catch (err) {
-        io.err(`${(err as Error).message}\nusage: ${USAGE}`);
-        return EXIT.badInput;
-      }
-      const { inputs, json, budget } = parsed;
-      if (inputs.length === 0) {
-        io.err(`usage: ${USAGE}`);
-        return EXIT.badInput;
+      const parsed = parseCommand(SPEC, args, io);
+      if (typeof parsed === "number") return parsed;
+      const inputs = parsed.positionals;
+      const json = parsed.values.json === true;
+      let budget: number | undefined;
+      if (parsed.values.budget !== undefined) {
+        budget = Number(parsed.values.budget);
+        if (!Number.isInteger(budget) || budget < 256)
+          return usageError(SPEC, io, "--budget must be a whole number of bytes, at least 256");
       }
       const opts = budget ? { excerptBudget: budget } : {};
 
@@ -146,21 +161,6 @@ export function createLogsCommand(deps: LogsCommandDeps = {}): CliCommand {
       return errors > 0 ? EXIT.failed : EXIT.ok;
     },
   };
-}
-
-function parse(args: string[]) {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: "boolean", default: false }, budget: { type: "string" } },
-  });
-  let budget: number | undefined;
-  if (values.budget !== undefined) {
-    budget = Number(values.budget);
-    if (!Number.isInteger(budget) || budget < 256)
-      throw new Error("--budget must be a whole number of bytes, at least 256");
-  }
-  return { inputs: positionals, json: values.json === true, budget };
 }
 
 export const logsCommand = createLogsCommand();

@@ -8,7 +8,15 @@ import type { JobExecutor } from "../../sandbox/executor.js";
 import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
 import { describeBackend } from "../../sandbox/select.js";
 import { redact, redactor, registerEnvSecrets } from "../../shared/redact.js";
-import { type CliCommand, type CliIO, EXIT } from "../command.js";
+import {
+  type CliCommand,
+  type CliIO,
+  type CommandSpec,
+  EXIT,
+  helpText,
+  tidyParseMessage,
+  wantsHelp,
+} from "../command.js";
 import { branchSlug, type LocalRepo, openLocalRepo } from "../run/local-repo.js";
 import { parseRunArgs, preflight, preflightWorkspace, type RunPlan, USAGE } from "../run/preflight.js";
 import { ProgressPrinter, startClock, startLines } from "../run/progress.js";
@@ -29,7 +37,7 @@ export interface RunDeps {
   octokit: (token: string, baseUrl: string) => ProbotOctokit;
   /** The clock: elapsed times on the terminal, the report's timestamps and name. */
   now: () => Date;
-  /** Call `handler` on each Ctrl-C; returns the function that stops listening. */
+  /** Call `handler` on each Ctrl-C (and SIGTERM, which counts as one); returns the function that stops listening. */
   onInterrupt: (handler: () => void) => () => void;
   /** Leave at once (a second Ctrl-C). */
   forceExit: (code: number) => void;
@@ -44,12 +52,50 @@ export const defaultRunDeps: RunDeps = {
   octokit: (token, baseUrl) => new ProbotOctokit({ auth: { token }, baseUrl }) as ProbotOctokit,
   now: () => new Date(),
   onInterrupt: (handler) => {
+    // SIGTERM (a service manager, `timeout`, `kill`) stops the run as the first Ctrl-C does: the
+    // report is still written and the temporary folder removed.
     process.on("SIGINT", handler);
-    return () => process.off("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
   },
   forceExit: (code) => process.exit(code),
   tmpDir: () => tmpdir(),
   sandbox: createSandbox,
+};
+
+/** `autofix run --help` (the options are parsed by parseRunArgs in ../run/preflight.ts). */
+const HELP: CommandSpec = {
+  usage: USAGE,
+  summary:
+    "Run the whole fix locally from an info.json, without Redis or a worker: reproduce the failure, fix it, prove the fix. With GITHUB_TOKEN (or GH_TOKEN) the fix branch is pushed to origin and a draft PR opened.",
+  options: {
+    repo: { type: "string", value: "PATH", help: "the git checkout to fix (default: the current folder)" },
+    out: { type: "string", value: "DIR", help: "where the report goes (default outputs/)" },
+    "dry-run": { type: "boolean", help: "publish nothing: print the branch and PR that would be made" },
+    base: {
+      type: "string",
+      value: "REF",
+      help: "the commit to start from (default HEAD); also the PR's base branch",
+    },
+    "github-repo": {
+      type: "string",
+      value: "OWNER/NAME",
+      help: "the GitHub repository to publish to when origin does not tell",
+    },
+    sandbox: {
+      type: "string",
+      value: "MODE",
+      help: "where the model's commands run: auto, bwrap, container or none (default AUTOFIX_SANDBOX, else auto)",
+    },
+  },
+  notes: [
+    "info.json defaults to ./info.json; check it first with `autofix validate`.",
+    "Needs ANTHROPIC_API_KEY. Ctrl-C (or SIGTERM) stops the run and still writes the report; a second Ctrl-C quits at once.",
+    "Exit 0 proven fix, 1 failed, 2 bad input, 3 partial result.",
+  ],
 };
 
 export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
@@ -60,9 +106,15 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
     summary:
       "run the whole fix locally from an info.json (no Redis): reproduce, fix, prove; push and open a draft PR with GITHUB_TOKEN, or print the plan with --dry-run; the report goes to --out (default outputs/)",
     async run(args, io) {
+      if (wantsHelp(args)) {
+        for (const l of helpText(HELP)) io.out(l);
+        return EXIT.ok;
+      }
       const parsed = parseRunArgs(args);
       if (!parsed.ok) {
-        io.err(`${parsed.error}\nusage: ${USAGE}`);
+        io.err(`autofix run: ${tidyParseMessage(parsed.error)}`);
+        io.err(`usage: ${USAGE}`);
+        io.err('run "autofix run --help" for the options');
         return EXIT.badInput;
       }
       const opts = parsed.options;

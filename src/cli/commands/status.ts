@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { formatProblems, loadSettings, redisEndpoint } from "../../config/env.js";
 import { listWorkers, type WorkerHeartbeat } from "../../ops/heartbeat.js";
 import { queueSource } from "../../ops/http.js";
 import { JobQueues } from "../../queue/queues.js";
 import { checkRedis, createRedis, withTimeout } from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
-import { type CliCommand, EXIT } from "../command.js";
+import { type CliCommand, type CommandSpec, EXIT, parseCommand } from "../command.js";
 
 export interface StatusReport {
   prefix: string;
@@ -112,18 +111,21 @@ export function formatStatus(report: StatusReport): string[] {
   return lines;
 }
 
-export const statusCommand: CliCommand = {
-  name: ["status"],
+const STATUS: CommandSpec = {
   usage: "autofix status [--json]",
   summary: "live workers (pools, cards, current job) and queue depths per pool, from Redis",
+  options: { json: { type: "boolean", help: "print the report as JSON" } },
+  notes: ["Redis is REDIS_URL (default redis://127.0.0.1:6379), the queues' prefix AUTOFIX_QUEUE_PREFIX."],
+};
+
+export const statusCommand: CliCommand = {
+  name: ["status"],
+  usage: STATUS.usage,
+  summary: STATUS.summary,
   async run(args, io) {
-    let values: { json?: boolean };
-    try {
-      ({ values } = parseArgs({ args, options: { json: { type: "boolean" } } }));
-    } catch (err) {
-      io.err(`${(err as Error).message}\nusage: ${this.usage}`);
-      return EXIT.badInput;
-    }
+    const parsed = parseCommand(STATUS, args, io);
+    if (typeof parsed === "number") return parsed;
+    const values = { json: parsed.values.json === true };
     const loaded = loadSettings(io.env, "cli");
     if (!loaded.ok) {
       io.err(formatProblems("autofix status cannot run", loaded.problems));

@@ -1,6 +1,5 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { formatProblems, readSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
 import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
@@ -10,7 +9,7 @@ import { decidePools, detectHardware, summarizeBoards } from "../../worker/hardw
 import { startWorker } from "../../worker/service.js";
 import type { JobRunner } from "../../worker/types.js";
 import { WorkspaceManager } from "../../worker/workspace.js";
-import { type CliCommand, type CliIO, EXIT } from "../command.js";
+import { type CliCommand, type CliIO, type CommandSpec, EXIT, parseCommand } from "../command.js";
 
 export type RunnerLoader = (settings: Settings, logger: Logger) => Promise<JobRunner>;
 
@@ -34,24 +33,37 @@ const waitForSignal: StopSignal = () =>
 /** The worker's name (the same default startWorker uses): containers are labelled with it. */
 const workerName = () => `${hostname()}:${process.pid}`;
 
+const WORKER: CommandSpec = {
+  usage: "autofix worker [--pool NAME ...] [--force]",
+  summary: "serve hardware pools from the queue (detected from /dev/tenstorrent and tt-smi when no --pool)",
+  options: {
+    pool: {
+      type: "string",
+      multiple: true,
+      value: "NAME",
+      help: "a pool to serve (cpu, n150, n300, ...; comma-separated works too); default AUTOFIX_WORKER_POOLS, else detected",
+    },
+    force: { type: "boolean", help: "serve the pools asked for even when the cards found do not match them" },
+  },
+  notes: [
+    "Stops on SIGTERM or Ctrl-C: running jobs get AUTOFIX_SHUTDOWN_DEADLINE_SECONDS to finish, then are requeued.",
+  ],
+};
+
 export function createWorkerCommand(
   deps: { loadRunner?: RunnerLoader; stop?: StopSignal; sandbox?: typeof createSandbox } = {},
 ): CliCommand {
   return {
     name: ["worker"],
-    usage: "autofix worker [--pool NAME ...] [--force]",
-    summary: "serve hardware pools from the queue (detected from /dev/tenstorrent and tt-smi when no --pool)",
+    usage: WORKER.usage,
+    summary: WORKER.summary,
     async run(args: string[], io: CliIO) {
-      let values: { pool?: string[]; force?: boolean };
-      try {
-        ({ values } = parseArgs({
-          args,
-          options: { pool: { type: "string", multiple: true }, force: { type: "boolean" } },
-        }));
-      } catch (err) {
-        io.err(`${(err as Error).message}\nusage: ${this.usage}`);
-        return EXIT.badInput;
-      }
+      const parsed = parseCommand(WORKER, args, io);
+      if (typeof parsed === "number") return parsed;
+      const values = {
+        pool: parsed.values.pool as string[] | undefined,
+        force: parsed.values.force === true,
+      };
       const env = io.env;
       // Every setting is read and every problem found now; the problems are reported after the
       // hardware check, which needs no secret (a malformed value stands at its default until then).
