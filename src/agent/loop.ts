@@ -6,6 +6,7 @@ import type {
   ToolResultBlockParam,
 } from "@anthropic-ai/sdk/resources/messages/messages";
 import { redact } from "../shared/redact.js";
+import { asUntrustedToolResult } from "../shared/sanitize.js";
 import { contextTokens, DEFAULT_TRIM, trimToolResults, withCacheBreakpoint } from "./context.js";
 import { clip } from "./output.js";
 import {
@@ -213,7 +214,9 @@ export async function runPhaseLoop<T>(o: LoopOptions<T>): Promise<LoopEnd<T>> {
       }
       const ctx: ToolContext = { ...o.toolContext, signal: o.phaseSignal };
       const out = await executeTool(o.tools, use.name, use.input, ctx);
-      let content = out.content;
+      // Tool output is workspace content: hidden parts stripped, marked as untrusted data.
+      // (A finish's verdict below is the harness's own text.)
+      let content = out.finish === undefined ? asUntrustedToolResult(out.content) : out.content;
       let isError = out.isError;
       if (out.finish !== undefined) {
         const verdict = await o.onFinish(out.finish, o.phaseSignal);

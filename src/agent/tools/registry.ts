@@ -1,5 +1,6 @@
 import type { Tool } from "@anthropic-ai/sdk/resources/messages/messages";
 import { z } from "zod";
+import { redact } from "../../shared/redact.js";
 import { clip } from "../output.js";
 import { PathError } from "../paths.js";
 import { fail, MAX_TOOL_CHARS, type ToolContext, type ToolDef, type ToolOutcome } from "./define.js";
@@ -71,7 +72,11 @@ export async function executeTool(
   if (!call.ok) return fail(`invalid input for ${name}: ${call.issues.join("; ")}`);
   try {
     const out = await call.run(ctx);
-    return out.finish !== undefined ? out : { ...out, content: clip(out.content, MAX_TOOL_CHARS * 2) };
+    // Redact before clipping: a cut can leave half a token no rule recognises, or a key's
+    // BEGIN line without its END.
+    return out.finish !== undefined
+      ? out
+      : { ...out, content: clip(redact(out.content), MAX_TOOL_CHARS * 2) };
   } catch (err) {
     if (err instanceof PathError) return fail(err.message);
     const e = err as NodeJS.ErrnoException;
