@@ -1,10 +1,6 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Anthropic from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Settings } from "../../src/config/env.js";
-import { createJobRunner } from "../../src/pipeline/job-runner.js";
 import {
   calls,
   type FakeAnthropic,
@@ -14,6 +10,7 @@ import {
   tool,
 } from "../helpers/fake-anthropic.js";
 import { makeJob, WorkerTestBed } from "../worker/helpers/harness.js";
+import { realJobRunner } from "./helpers.js";
 
 /**
  * The README promises that a job's commands are pinned to the job's cards. This runs the
@@ -61,18 +58,10 @@ describe("card pinning through the production job runner", () => {
       // Phase 2: the model gives up, so the job ends partial with the reproduction proven.
       { content: [text("I cannot fix this.")], stop_reason: "end_turn" },
     ]);
-    const settings = { AUTOFIX_WORK_DIR: bed.workDir, AUTOFIX_MODEL: "claude-sonnet-5" } as Settings;
-    const fakeUrl = fake.url;
-    await bed.start(
-      createJobRunner(settings, bed.logger, {
-        client: () => new Anthropic({ apiKey: "test", baseURL: fakeUrl, maxRetries: 0 }),
-        reportDir: mkdtempSync(join(tmpdir(), "autofix-cards-reports-")),
-      }),
-      {
-        plans: [{ pool: "n150", cards: 1, concurrency: 1 }],
-        host: { deviceDir: devDir, devices: ["3", "7"], ttSmi: null },
-      },
-    );
+    await bed.start(realJobRunner(bed, fake), {
+      plans: [{ pool: "n150", cards: 1, concurrency: 1 }],
+      host: { deviceDir: devDir, devices: ["3", "7"], ttSmi: null },
+    });
     const { jobId } = await bed.queues.enqueue(makeJob(sha, { pool: "n150" }));
     const job = await bed.waitFor("n150", jobId, ["completed", "failed"], 60_000);
 

@@ -1,15 +1,12 @@
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import Anthropic from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Settings } from "../../src/config/env.js";
-import { createJobRunner } from "../../src/pipeline/job-runner.js";
 import type { RunningWorker } from "../../src/worker/service.js";
 import { ADD_BUGGY, addBugFix, addBugReproduce } from "../helpers/add-bug.js";
 import { type FakeAnthropic, type FakeStep, startFakeAnthropic } from "../helpers/fake-anthropic.js";
 import { makeJob, WorkerTestBed } from "../worker/helpers/harness.js";
 import { until } from "../worker/helpers/proc.js";
+import { realJobRunner } from "./helpers.js";
 
 /**
  * SIGTERM on a worker with a job in its reproduce phase: the phase finishes, the run stops at
@@ -41,14 +38,7 @@ describe("drain through the production job runner", () => {
       return first as Exclude<FakeStep, (r: never) => unknown>;
     };
     fake = await startFakeAnthropic([startShutdown, ...rest, ...addBugFix(testDir)]);
-    const settings = { AUTOFIX_WORK_DIR: bed.workDir, AUTOFIX_MODEL: "claude-sonnet-5" } as Settings;
-    const fakeUrl = fake.url;
-    worker = await bed.start(
-      createJobRunner(settings, bed.logger, {
-        client: () => new Anthropic({ apiKey: "test", baseURL: fakeUrl, maxRetries: 0 }),
-        reportDir: mkdtempSync(join(tmpdir(), "autofix-drain-reports-")),
-      }),
-    );
+    worker = await bed.start(realJobRunner(bed, fake));
     const { jobId } = await bed.queues.enqueue(makeJob(sha));
     await bed.waitFor("cpu", jobId, ["active", "completed", "failed", "waiting"], 30_000);
     expect(await until(async () => stopping !== undefined, 30_000, 20)).toBe(true);

@@ -3,13 +3,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFile
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Anthropic from "@anthropic-ai/sdk";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Settings } from "../../src/config/env.js";
-import { createJobRunner } from "../../src/pipeline/job-runner.js";
 import { createSandbox, type SandboxSettings } from "../../src/sandbox/factory.js";
 import { ADD_BUGGY, addBugReproduce } from "../helpers/add-bug.js";
 import { calls, type FakeAnthropic, startFakeAnthropic, tool } from "../helpers/fake-anthropic.js";
+import { realJobRunner } from "../pipeline/helpers.js";
 import { backendBinary } from "../sandbox/helpers.js";
 import { sh } from "../worker/helpers/git-fixture.js";
 import { makeJob, WorkerTestBed } from "../worker/helpers/harness.js";
@@ -128,7 +126,9 @@ describe("a hostile model on a worker with the bubblewrap sandbox", () => {
         tool("run_command", {
           command: `(exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'PING\\r\\n' >&3 && head -c 7 <&3) 2>&1; echo "redis exit $?"`,
         }),
-        tool("run_command", { command: "ls /proc | grep -cE '^[0-9]+$'; id -u; echo HOME=$HOME" }),
+        tool("run_command", {
+          command: "echo procs=$(ls /proc | grep -cE '^[0-9]+$'); echo uid=$(id -u); echo HOME=$HOME",
+        }),
       ),
       ...addBugReproduce(testDir),
       calls(tool("edit_file", { path: "src/add.sh", old_string: "$1 - $2", new_string: "$1 + $2" })),
@@ -160,15 +160,7 @@ describe("a hostile model on a worker with the bubblewrap sandbox", () => {
     };
     const made = await createSandbox(sandboxSettings);
     if (!made.ok) throw new Error(made.problem);
-    const settings = { AUTOFIX_WORK_DIR: bed.workDir, AUTOFIX_MODEL: "claude-sonnet-5" } as Settings;
-    const fakeUrl = fake.url;
-    await bed.start(
-      createJobRunner(settings, bed.logger, {
-        client: () => new Anthropic({ apiKey: "test", baseURL: fakeUrl, maxRetries: 0 }),
-        reportDir: mkdtempSync(join(tmpdir(), "autofix-hostile-reports-")),
-      }),
-      { executors: made.sandbox.factory },
-    );
+    await bed.start(realJobRunner(bed, fake), { executors: made.sandbox.factory });
     const { jobId } = await bed.queues.enqueue(makeJob(sha));
     const job = await bed.waitFor("cpu", jobId, ["completed", "failed"], 90_000);
 
@@ -180,10 +172,10 @@ describe("a hostile model on a worker with the bubblewrap sandbox", () => {
     const results = fake.requests[1]!.messages.at(-1)!.content as Array<{ content: string }>;
     expect(results[3]!.content).toMatch(/redis exit [1-9]/);
     expect(connections).toBe(0);
-    const [count, uid, home] = results[4]!.content.split("\n").slice(1);
-    expect(Number(count)).toBeLessThan(10);
-    expect(uid).toBe("65534");
-    expect(home).toBe("HOME=/home/sandbox");
+    const seen = results[4]!.content;
+    expect(Number(/^procs=(\d+)$/m.exec(seen)?.[1])).toBeLessThan(10);
+    expect(seen).toMatch(/^uid=65534$/m);
+    expect(seen).toMatch(/^HOME=\/home\/sandbox$/m);
 
     // The job went through; the pushed fix is what the gate ran: no daemon wrote into it.
     expect(job.returnvalue, JSON.stringify(job.returnvalue)).toMatchObject({ state: "succeeded" });
