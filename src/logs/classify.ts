@@ -228,11 +228,13 @@ export function classifyLine(line: string): Classified | null {
 // ---------------------------------------------------------------------------------------------
 // Test ids.
 
-/** `FAILED tests/a.py::test_b[x] - AssertionError: ...`, also pytest-xdist `[gw0] [ 50%] FAILED id`. */
-const PYTEST_RESULT =
-  /^(?:\[gw\d+\]\s+\[\s*\d+%\]\s+)?(FAILED|ERROR)\s+(\S+?\.py(?:::\S+)?)(?:\s+-\s+(.*))?$/;
-/** Verbose progress: `tests/a.py::test_b[x] FAILED  [ 50%]`. */
-const PYTEST_VERBOSE = /^(\S+?\.py::\S+)\s+(FAILED|ERROR)\b/;
+/**
+ * `FAILED tests/a.py::test_b[x] - AssertionError: ...`, also pytest-xdist's `[gw0] [ 50%] FAILED id`
+ * and `[gw0] FAILED id`. The id itself is read by readPytestId (its parameters may hold spaces).
+ */
+const PYTEST_RESULT_HEAD = /^(?:\[gw\d+\]\s+)?(?:\[\s*\d+%\]\s+)?(FAILED|ERROR)\s+/;
+/** A pytest id: a .py path, then `::` parts. */
+const PYTEST_ID = /^[^\s[\]]+?\.py(?:::[^\s[\]]+)*$/;
 /** `____________ test_name[param] ____________` or `_____ ERROR collecting tests/x.py _____`. */
 const PYTEST_HEADER = /^_{3,} (.+?) _{3,}$/;
 const PYTEST_SECTION = /^={3,} (.+?) ={3,}$/;
@@ -269,19 +271,64 @@ export function parseTestLine(line: string): TestLine | null {
     const m = PYTEST_SECTION.exec(line);
     if (m) return { kind: "pytest-section", title: m[1]! };
   }
-  let m = PYTEST_RESULT.exec(line);
-  if (m) {
-    const message = m[3]?.trim();
-    return {
-      kind: "pytest-result",
-      id: m[2]!,
-      outcome: m[1] as "FAILED" | "ERROR",
-      ...(message ? { message } : {}),
-    };
+  const head = PYTEST_RESULT_HEAD.exec(line);
+  if (head) {
+    const id = readPytestId(line, head[0].length);
+    if (id) {
+      // After the id: nothing (trailing spaces are fine), or ` - message`.
+      const rest = line.slice(id.end).trim();
+      if (rest === "" || rest === "-" || rest.startsWith("- ")) {
+        const message = rest.slice(1).trim();
+        return {
+          kind: "pytest-result",
+          id: id.id,
+          outcome: head[1] as "FAILED" | "ERROR",
+          ...(message ? { message } : {}),
+        };
+      }
+    }
   }
-  m = PYTEST_VERBOSE.exec(line);
-  if (m) return { kind: "pytest-result", id: m[1]!, outcome: m[2] as "FAILED" | "ERROR" };
+  // Verbose progress: `tests/a.py::test_b[x] FAILED  [ 50%]`.
+  if (line.includes(".py::")) {
+    const id = readPytestId(line, 0);
+    if (id) {
+      const m = /^\s+(FAILED|ERROR)\b/.exec(line.slice(id.end));
+      if (m) return { kind: "pytest-result", id: id.id, outcome: m[1] as "FAILED" | "ERROR" };
+    }
+  }
   return null;
+}
+
+/**
+ * The pytest id at `start`: a .py path, its `::` parts and the parameters in brackets, which may
+ * hold spaces and brackets of their own (`test_x[shape=[1, 32]-dtype=bf16]`). Null when there is
+ * none.
+ */
+function readPytestId(line: string, start: number): { id: string; end: number } | null {
+  let i = start;
+  let depth = 0;
+  let bracketAt = -1;
+  for (; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "[") {
+      if (depth === 0 && bracketAt === -1) bracketAt = i;
+      depth++;
+    } else if (c === "]") {
+      if (depth === 0) return null;
+      depth--;
+      if (depth === 0) {
+        i++;
+        break;
+      }
+    } else if (depth === 0 && (c === " " || c === "\t")) break;
+  }
+  if (depth !== 0) return null;
+  const id = line.slice(start, i);
+  const path = bracketAt === -1 ? id : line.slice(start, bracketAt);
+  // The parameters end the id: `a.py::t[x]y` is not an id.
+  if (bracketAt !== -1 && i < line.length && !/\s/.test(line[i]!)) return null;
+  if (!PYTEST_ID.test(path)) return null;
+  return { id, end: i };
 }
 
 /** A Python exception line: `RuntimeError: ...` (end of a traceback) or pytest's `E   ValueError: ...`. */

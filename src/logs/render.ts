@@ -17,8 +17,14 @@ export function renderFailure(f: JobFailure): string {
     out.push(`   ${facts.join(" | ")}`);
     if (job.failedSteps.length) out.push(`   failed steps: ${job.failedSteps.join(", ")}`);
   }
-  if (!t.failureFound) {
-    out.push(`   no failure recognised in ${t.stats.lines} lines (fingerprint ${t.fingerprint})`);
+  if (t.stats.bytes === 0) {
+    out.push(
+      "   the log is empty (0 bytes): nothing to triage (an expired or not yet written log reads empty)",
+    );
+  } else if (!t.failureFound) {
+    out.push(
+      `   no failure recognised in ${t.stats.lines} line${t.stats.lines === 1 ? "" : "s"} (fingerprint ${t.fingerprint})`,
+    );
   } else {
     out.push(`   class:       ${t.errorClass} (${t.family})`);
     out.push(`   fingerprint: ${t.fingerprint}`);

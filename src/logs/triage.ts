@@ -61,6 +61,8 @@ interface Hit {
 export interface Block {
   start: number;
   lines: string[];
+  /** The log line number of each of `lines` (the step script GitHub echoes is not kept, so they can skip). */
+  numbers: number[];
   /** Line numbers of the failure lines in it, with their rank. */
   hits: Array<{ line: number; rank: number }>;
   bestRank: number;
@@ -299,6 +301,7 @@ export class TriageEngine {
     const open = this.#open;
     if (open) {
       open.lines.push(own(text));
+      open.numbers.push(n);
       if (hit) {
         open.hits.push({ line: n, rank: hit.rank });
         open.bestRank = Math.max(open.bestRank, hit.rank);
@@ -312,6 +315,7 @@ export class TriageEngine {
       this.#open = {
         start: before[0]?.n ?? n,
         lines: [...before.map((l) => own(l.text)), own(text)],
+        numbers: [...before.map((l) => l.n), n],
         hits: [{ line: n, rank: hit.rank }],
         bestRank: hit.rank,
         step: hit.step,
@@ -422,13 +426,25 @@ export class TriageEngine {
   }
 }
 
-function blockHeader(b: Block): string {
-  return `--- line ${b.start}${b.step ? ` (step: ${b.step})` : ""} ---`;
+function blockHeader(b: Block, first = b.numbers[0] ?? b.start): string {
+  return `--- line ${first}${b.step ? ` (step: ${b.step})` : ""} ---`;
+}
+
+/** A block's lines from index `lo` to `hi` (exclusive), as the excerpt shows them. */
+interface Shown {
+  i: number;
+  /** The shown lines, without the header. */
+  body: string;
+  header: string;
+  first: number;
+  last: number;
 }
 
 /**
  * Pick failure blocks for the excerpt within a byte budget: the block with the primary failure
- * first, then the strongest others; shown in log order.
+ * first, then the strongest others; shown in log order. Each shown block has one header naming
+ * the log line of its first shown line; a block that continues the previous one line for line
+ * is joined to it without a second header.
  */
 export function buildExcerpt(
   blocks: Block[],
@@ -448,28 +464,48 @@ export function buildExcerpt(
       (x, y) =>
         Number(y.i === primaryIdx) - Number(x.i === primaryIdx) || y.b.bestRank - x.b.bestRank || x.i - y.i,
     );
-  const chosen: Array<{ i: number; text: string }> = [];
+  const chosen: Shown[] = [];
   for (const { b, i } of order) {
-    let text = `${blockHeader(b)}\n${b.lines.join("\n")}`;
-    let size = Buffer.byteLength(text) + 1;
+    let shown = window(b, i, 0, b.lines.length);
+    let size = Buffer.byteLength(shown.header) + 1 + Buffer.byteLength(shown.body) + 1;
     if (size > left && chosen.length === 0) {
-      text = trimBlock(b, i === primaryIdx ? primaryLine : (b.hits[0]?.line ?? null), left - 1);
-      size = Buffer.byteLength(text) + 1;
+      shown = trimBlock(b, i, i === primaryIdx ? primaryLine : (b.hits[0]?.line ?? null), left - 1);
+      size = Buffer.byteLength(shown.header) + 1 + Buffer.byteLength(shown.body) + 1;
     }
     if (size > left) continue;
-    chosen.push({ i, text });
+    chosen.push(shown);
     left -= size;
   }
   chosen.sort((a, b) => a.i - b.i);
   const omitted = blocks.length - chosen.length + dropped;
-  const body = chosen.map((c) => c.text).join("\n");
+  const parts: string[] = [];
+  chosen.forEach((c, k) => {
+    const prev = chosen[k - 1];
+    // The next block starts on the line after the previous one ends: one block, one header.
+    if (prev && prev.i === c.i - 1 && c.first === prev.last + 1) parts.push(c.body);
+    else parts.push(`${c.header}\n${c.body}`);
+  });
+  const body = parts.join("\n");
   return omitted > 0 ? `${body}\n[${omitted} more failure block${omitted > 1 ? "s" : ""} not shown]` : body;
 }
 
-/** A window of a block around one line that fits the budget. */
-function trimBlock(b: Block, focus: number | null, budget: number): string {
-  const header = blockHeader(b);
-  const at = focus === null ? 0 : Math.max(0, Math.min(b.lines.length - 1, focus - b.start));
+function window(b: Block, i: number, lo: number, hi: number): Shown {
+  const first = b.numbers[lo] ?? b.start;
+  return {
+    i,
+    header: blockHeader(b, first),
+    body: b.lines.slice(lo, hi).join("\n"),
+    first,
+    last: b.numbers[hi - 1] ?? first,
+  };
+}
+
+/** A window of a block around one line that fits the budget; its header names its first line. */
+function trimBlock(b: Block, i: number, focus: number | null, budget: number): Shown {
+  const found = focus === null ? -1 : b.numbers.indexOf(focus);
+  const at = found === -1 ? 0 : found;
+  // The widest header this block can have: the window's size does not depend on which line it starts at.
+  const header = blockHeader(b, b.numbers[b.numbers.length - 1] ?? b.start);
   let lo = at;
   let hi = at + 1;
   let size = Buffer.byteLength(header) + 1 + Buffer.byteLength(b.lines[at] ?? "");
@@ -484,7 +520,8 @@ function trimBlock(b: Block, focus: number | null, budget: number): string {
     if (idx < lo) lo = idx;
     else hi = idx + 1;
   }
-  return fitBytes(`${header}\n${b.lines.slice(lo, hi).join("\n")}`, budget);
+  const shown = window(b, i, lo, hi);
+  return { ...shown, body: fitBytes(shown.body, Math.max(0, budget - Buffer.byteLength(shown.header) - 1)) };
 }
 
 function fitBytes(text: string, budget: number): string {
