@@ -35,8 +35,10 @@ async function main(): Promise<void> {
     { redis: settings.redisTopology.kind, dashboard: !!settings.AUTOFIX_DASHBOARD_USER },
     "operations: /healthz, /readyz, /metrics, /admin/queues (when dashboard credentials are set)",
   );
+  // In development a Redis without persistence is expected: the checks are a debug line there.
   for (const warning of await redisProductionChecks(queues.connection)) {
-    log.warn({ check: "redis" }, `Redis is not set up for production: ${warning}`);
+    if (settings.production) log.warn({ check: "redis" }, `Redis is not set up for production: ${warning}`);
+    else log.debug({ check: "redis" }, `Redis is not set up for production: ${warning}`);
   }
 
   // Probot would use REDIS_URL to cluster its Octokit throttling through Redis, which would
