@@ -59,3 +59,22 @@ export async function hashTestPath(abs: string): Promise<string> {
   else await collect(path.dirname(abs), path.basename(abs), entries);
   return hashEntries(entries);
 }
+
+/**
+ * The frozen test as git sees it: `tree:<id>` of the test folder (`blob:<id>` of a test file)
+ * in a commit, or null when the commit has nothing there. What the gates compare: the object
+ * id covers every committed file's path, mode and content, and nothing that is not committed
+ * (run artefacts, ignored or untracked files, index flags) can enter it.
+ */
+export async function testObjectHash(
+  git: (args: string[], opts: { allowFailure: true }) => Promise<{ stdout: string; exitCode: number }>,
+  commit: string,
+  rel: string,
+): Promise<string | null> {
+  const spec = `${commit}:${rel === "." ? "" : rel.replace(/\/+$/, "")}`;
+  const id = await git(["rev-parse", "--verify", "-q", spec], { allowFailure: true });
+  if (id.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(id.stdout.trim())) return null;
+  const type = await git(["cat-file", "-t", id.stdout.trim()], { allowFailure: true });
+  if (type.exitCode !== 0) return null;
+  return `${type.stdout.trim()}:${id.stdout.trim()}`;
+}

@@ -58,8 +58,17 @@ export interface RunFixAgentOptions {
   killGraceMs?: number;
   /** Refused finishes (failed gates) per phase before giving up. */
   maxFinishAttempts?: number;
-  /** Where every command of the run goes: tools, gates, the build and the harness's git. */
+  /** Where every command of the run goes: tools, the build and the harness's git. */
   executor: JobExecutor;
+  /**
+   * Makes the executor a gate check runs in: one per gate check, for a fresh checkout of the
+   * gated commit in a folder next to the workspace (phases/checkout.ts), disposed of after the
+   * check. The worker builds it from the job's ExecutorFactory (same cards, env, sandbox).
+   * Absent: a host executor with the job's env when `executor` is the host one; a sandboxed
+   * executor without it runs the gate checkout below its own workspace (weaker: the test can
+   * see the workspace there).
+   */
+  gateExecutor?: (dir: string) => Promise<JobExecutor>;
 }
 
 export const MINUTE = 60_000;
@@ -75,6 +84,11 @@ export interface RunState {
   readonly startedAt: number;
   /** The job's signal (cancel); each phase derives its own from it. */
   readonly jobSignal: AbortSignal;
+  /**
+   * The object stores the workspace borrowed from when the run started (read at setup,
+   * before any command of the model): the gate checkouts borrow from them.
+   */
+  trustedStores: string[];
   /** Upper bound for one command the agent or a gate runs. */
   readonly commandTimeoutMs: number;
   /** `{ killGraceMs }` when the caller gave one; spread into every command's options. */
@@ -86,7 +100,7 @@ export interface RunState {
   usage: AgentUsage;
   reproduction: Reproduction | null;
   fix: FixSummary | null;
-  commits: { repro: string | null; fix: string | null; changedFiles: string[] };
+  commits: { repro: string | null; fix: string | null; gated: string | null; changedFiles: string[] };
   /** Progress to the caller; a listener that throws is ignored. */
   emit(e: ProgressEvent): void;
 }
@@ -102,6 +116,7 @@ export function createRunState(o: RunFixAgentOptions): RunState {
     now,
     startedAt: now(),
     jobSignal: o.signal ?? new AbortController().signal,
+    trustedStores: [],
     commandTimeoutMs: o.config.budgets.command_timeout_minutes * MINUTE,
     killGrace: o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {},
     transcript: [],
@@ -110,7 +125,7 @@ export function createRunState(o: RunFixAgentOptions): RunState {
     usage: emptyUsage(),
     reproduction: null,
     fix: null,
-    commits: { repro: null, fix: null, changedFiles: [] },
+    commits: { repro: null, fix: null, gated: null, changedFiles: [] },
     emit(e) {
       try {
         o.onProgress?.(e);
@@ -139,6 +154,7 @@ export function finishResult(
       baseSha: run.options.baseSha,
       reproCommitSha: run.commits.repro,
       fixCommitSha: run.commits.fix,
+      gatedCommitSha: run.commits.gated,
       changedFiles: run.commits.changedFiles,
     },
     usage: run.usage,

@@ -68,6 +68,8 @@ export const gateResultSchema = z.object({
   runs: z.array(gateRunSchema),
   /** Reproduction hash at the time of the check (fix gate: compared with the frozen one). */
   testHash: z.string().nullable(),
+  /** The commit whose tree the check ran, in a fresh checkout (absent in older results). */
+  commit: z.string().nullable().optional(),
 });
 export type GateResult = z.infer<typeof gateResultSchema>;
 
@@ -100,7 +102,10 @@ export const reproductionSchema = z.object({
   /** Test folder (phase 1) or existing test path, relative to the workspace. */
   path: z.string(),
   command: z.string(),
-  /** sha256 over the test folder's files (or the test file), frozen after phase 1. */
+  /**
+   * The test as a git object, frozen after phase 1: `tree:<id>` of the test folder in the
+   * reproduction commit (`blob:<id>` for an existing test file in the base).
+   */
   hash: z.string(),
   failureMode: z.string(),
   /** The test came from the request (`existing-test-path`) rather than phase 1. */
@@ -131,6 +136,11 @@ export const agentResultSchema = z.object({
     reproCommitSha: z.string().nullable(),
     /** Tip of `branch` after the fix (null when no fix was accepted). */
     fixCommitSha: z.string().nullable(),
+    /**
+     * The commit the fix gate ran: the fix commit itself, or (test not in the PR) the same
+     * change on top of the repro commit, whose tree is the fix commit's plus the frozen test.
+     */
+    gatedCommitSha: z.string().nullable().optional(),
     /** Source files changed by the fix, excluding the test folder. */
     changedFiles: z.array(z.string()),
   }),

@@ -56,6 +56,8 @@ export interface PipelineInput {
   request: FixRequest;
   /** The job's executor; its workspace is the checkout at `baseSha`. */
   executor: JobExecutor;
+  /** Makes the executor of a gate check's fresh checkout (RunFixAgentOptions.gateExecutor). */
+  gateExecutor?: (dir: string) => Promise<JobExecutor>;
   /**
    * The run-time repository config (readRunConfig), read once by the caller. Absent: read here
    * from the workspace; an invalid file ends the run failed with the errors.
@@ -142,6 +144,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     logs = intake.logs;
     result = await runFixAgent({
       executor: input.executor,
+      ...(input.gateExecutor ? { gateExecutor: input.gateExecutor } : {}),
       baseSha: input.baseSha,
       branch: input.branch,
       request: input.request,

@@ -255,7 +255,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       (r) => r.config,
       () => null,
     );
-    a.executor = await deps.executors({
+    const spec = {
       workspace: a.ws.dir,
       env: cardEnv(a.cards),
       cards: a.cards,
@@ -264,8 +264,13 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       readOnlyPaths: [join(a.ws.mirror, "objects")],
       pool: plan.pool,
       repository: `${a.fix.repository.owner}/${a.fix.repository.name}`,
-    });
-    return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror) };
+    };
+    a.executor = await deps.executors(spec);
+    // Each gate check gets the same sandbox around its own fresh checkout (the agent disposes of it).
+    let gates = 0;
+    const gateExecutor = (dir: string) =>
+      deps.executors({ ...spec, workspace: dir, jobId: `${spec.jobId}-gate${++gates}` });
+    return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror, gateExecutor) };
   }
 
   async function prepareWorkspace(a: Attempt): Promise<Workspace> {
@@ -289,6 +294,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     executor: JobExecutor,
     cards: string[],
     mirror: string,
+    gateExecutor: (dir: string) => Promise<JobExecutor>,
   ): Promise<JobOutcome> {
     const { fix, gh, status } = a;
     return deps.runJob({
@@ -297,6 +303,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       attempt: a.attempt,
       maxAttempts: a.maxAttempts,
       executor,
+      gateExecutor,
       signal: a.signal,
       drain: deps.drain,
       config: a.config,

@@ -68,6 +68,12 @@ export interface JobContext {
   /** Runs every command of the job, in the job's repository at job.target.headSha, with the job's env. */
   executor: JobExecutor;
   /**
+   * Makes the executor for one gate check's fresh checkout (a folder next to the job's
+   * repository): the job's sandbox, cards and env around that folder. See
+   * RunFixAgentOptions.gateExecutor.
+   */
+  gateExecutor?: (dir: string) => Promise<JobExecutor>;
+  /**
    * `.github/autofix.yml` at the job's commit, read once by the worker (readRunConfig); null
    * when it is invalid, so the pipeline reports its errors.
    */

@@ -122,7 +122,10 @@ describe("runFixAgent end to end (fake Messages API, real git, real commands)", 
       command: `bash ${TEST_DIR}/run_test.sh`,
       existing: false,
     });
-    expect(result.reproduction!.hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // The frozen test is the test folder's git tree in the repro commit.
+    expect(result.reproduction!.hash).toBe(
+      `tree:${await sh(repo.dir, "rev-parse", `${result.git.reproCommitSha}:${TEST_DIR}`)}`,
+    );
     expect(result.fix).toMatchObject({
       summary: "Add instead of subtract",
       rootCause: "The arithmetic used minus",

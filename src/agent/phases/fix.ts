@@ -9,7 +9,16 @@ import { fixPrompt, type PromptTemplates, systemPrompt } from "../prompts.js";
 import type { RunState } from "../run-state.js";
 import { fixFinishInput, toolsForPhase } from "../tools/index.js";
 import type { FixSummary, GateResult, Reproduction } from "../types.js";
+import type { GateCheckout } from "./checkout.js";
 import { checkGate, formatRuns } from "./gate.js";
+import {
+  type FixDiff,
+  hasPytestSection,
+  parseNameStatus,
+  parsePatch,
+  weakeningReason,
+  weakenings,
+} from "./neighbourhood.js";
 import { endedByError, loopSettings, type PhaseRun, runPhase, toolContext } from "./phase.js";
 
 /**
@@ -22,6 +31,8 @@ interface Fixed {
   fix: FixSummary;
   /** The fix commit (null when committing failed). */
   commitSha: string | null;
+  /** The commit the fix gate ran (the fix commit, or the fix on top of the repro commit). */
+  gatedSha: string | null;
   changedFiles: string[];
 }
 
@@ -36,7 +47,16 @@ export async function fix(
   if (!value) return;
   run.fix = value.fix;
   run.commits.fix = value.commitSha;
+  run.commits.gated = value.gatedSha;
   run.commits.changedFiles = value.changedFiles;
+}
+
+interface Accepted {
+  summary: FixSummary;
+  /** The commit on the branch. */
+  commitSha: string;
+  /** The commit the gate ran. */
+  gatedSha: string;
 }
 
 async function fixLoop(
@@ -52,30 +72,56 @@ async function fixLoop(
   const head = run.commits.repro ?? o.baseSha;
   const gates: GateResult[] = [];
   const plan = fixPlan(o.request.deterministic, config.stability);
+  const inTest = (p: string) => isInside(reproAbs, path.join(workspace, p));
 
-  const onFinish = async (
-    raw: unknown,
-    sig: AbortSignal,
-  ): Promise<FinishVerdict<{ summary: FixSummary; files: string[] }>> => {
+  const onFinish = async (raw: unknown, sig: AbortSignal): Promise<FinishVerdict<Accepted>> => {
     const f = fixFinishInput.parse(raw);
-    const g = await checkGate(run, plan, repro.command, sig, { frozen: repro.hash, abs: reproAbs });
+    const message = redact(`autofix: ${firstLine(f.summary)}\n\nRoot cause: ${f.root_cause}`);
+    // What the model changed, test folder included: the gated commit holds all of it, so a
+    // change to the frozen test shows as a different tree and is refused before any run.
+    const changed = (await changedPaths(exec, head)).filter(
+      (p) => !input.preexisting.has(p) && !isRunArtefact(p),
+    );
+    const files = changed.filter((p) => !inTest(p));
+    const gatedSha = await commitPaths(exec, head, changed, message);
+    const g = await checkGate(run, plan, repro.command, sig, {
+      commit: gatedSha,
+      hash: { frozen: repro.hash, path: repro.path },
+      precheck: async (checkout) => {
+        const found = weakenings(await readFixDiff(checkout, head, gatedSha));
+        return found.length > 0 ? weakeningReason(found) : null;
+      },
+    });
     gates.push(g.result);
     if (g.cancelled) return { kind: "stop", code: "cancelled", reason: "stopped during the gate runs" };
     if (!g.result.passed) {
       return {
         kind: "retry",
-        message: `The fix gate failed: ${g.result.reason}.\n${formatRuns(g.result.runs)}`,
+        message: `The fix gate failed in a clean checkout of the committed change ${gatedSha.slice(0, 12)} (only committed files count: ignored and untracked files are not there): ${g.result.reason}.\n${formatRuns(g.result.runs)}`,
       };
     }
-    const files = (await changedPaths(exec, head)).filter(
-      (p) => !input.preexisting.has(p) && !isInside(reproAbs, path.join(workspace, p)) && !isRunArtefact(p),
-    );
     if (files.length === 0) {
       return {
         kind: "stop",
         code: "no_changes",
         reason: `the reproduction passed ${g.result.runs.length} runs without any source change; the failure may depend on the environment`,
       };
+    }
+    // The branch: the gated commit itself when the test goes into the PR (or is the
+    // repository's own), else the same source change on the base, checked to be the gated
+    // tree minus the frozen test folder.
+    const onRepro = run.commits.repro !== null;
+    let commitSha = gatedSha;
+    if (onRepro && !config.include_test_in_pr) {
+      commitSha = await commitPaths(exec, o.baseSha, files, message);
+      const extra = (await diffNames(exec, commitSha, gatedSha)).filter((p) => !inTest(p));
+      if (extra.length > 0) {
+        return {
+          kind: "stop",
+          code: "error",
+          reason: `the fix commit differs from the gated commit outside the test folder (${extra.slice(0, 5).join(", ")})`,
+        };
+      }
     }
     return {
       kind: "accept",
@@ -87,7 +133,8 @@ async function fixLoop(
           changes: f.changes,
           performance: f.performance,
         },
-        files,
+        commitSha,
+        gatedSha,
       },
     };
   };
@@ -113,27 +160,48 @@ async function fixLoop(
   const ended = { code: end.code, reason: end.reason, usage: end.usage, turns: end.turns, gates };
   const accepted = end.accepted;
   if (!accepted) return { ...ended, value: null };
-  // The branch is ready for the PR part: the fix on the base, with the test only when the
-  // repository wants it in the PR.
-  const parent = config.include_test_in_pr && run.commits.repro !== null ? run.commits.repro : o.baseSha;
-  const message = redact(
-    `autofix: ${firstLine(accepted.summary.summary)}\n\nRoot cause: ${accepted.summary.rootCause}`,
-  );
-  let commitSha: string | null = null;
+  const { commitSha, gatedSha } = accepted;
   try {
-    commitSha = await commitPaths(exec, parent, accepted.files, message);
     await git(exec, ["update-ref", `refs/heads/${o.branch}`, commitSha]);
-    const changedFiles = (await diffNames(exec, o.baseSha, commitSha)).filter(
-      (p) => !isInside(reproAbs, path.join(workspace, p)),
-    );
-    return { ...ended, value: { fix: accepted.summary, commitSha, changedFiles } };
+    const changedFiles = (await diffNames(exec, o.baseSha, commitSha)).filter((p) => !inTest(p));
+    return { ...ended, value: { fix: accepted.summary, commitSha, gatedSha, changedFiles } };
   } catch (err) {
-    // Ends the phase like any error, but the accepted fix (and a commit made) stay in the result.
+    // Ends the phase like any error, but the accepted fix (and its commit) stay in the result.
     return {
       ...endedByError(run, signal, err),
-      value: { fix: accepted.summary, commitSha, changedFiles: [] },
+      value: { fix: accepted.summary, commitSha, gatedSha, changedFiles: [] },
     };
   }
+}
+
+/** The fix's diff as the neighbourhood check reads it, from the trusted gate checkout. */
+async function readFixDiff(checkout: GateCheckout, from: string, to: string): Promise<FixDiff> {
+  const ns = await checkout.git(["diff", "--name-status", "-z", "-M", "--no-ext-diff", from, to, "--"]);
+  const patch = await checkout.git([
+    "diff",
+    "-U0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--text",
+    "--no-renames",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    from,
+    to,
+    "--",
+  ]);
+  const entries = parseNameStatus(ns.stdout);
+  const texts: NonNullable<FixDiff["texts"]> = {};
+  const show = async (rev: string, p: string) => {
+    const r = await checkout.git(["cat-file", "blob", `${rev}:${p}`], { allowFailure: true });
+    return r.exitCode === 0 ? r.stdout : null;
+  };
+  for (const e of entries) {
+    if (!hasPytestSection(e.path) && !(e.from && hasPytestSection(e.from))) continue;
+    texts[e.path] = { old: await show(from, e.from ?? e.path), new: await show(to, e.path) };
+  }
+  return { entries, ...parsePatch(patch.stdout), texts };
 }
 
 function firstLine(s: string): string {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { redact } from "../../shared/redact.js";
 import { reproducePlan } from "../gates.js";
 import { changedPaths, commitPaths, git } from "../git.js";
-import { hashTestPath, isRunArtefact } from "../hash.js";
+import { isRunArtefact, testObjectHash } from "../hash.js";
 import { type FinishVerdict, runPhaseLoop } from "../loop.js";
 import { deriveReproCommand, slugOfBranch } from "../outcome.js";
 import { confinePath, isInside } from "../paths.js";
@@ -67,8 +67,16 @@ async function existingTest(
       ...empty,
     };
   }
-  const hash = await hashTestPath(abs);
-  const g = await checkGate(run, plan, command, signal);
+  // The gate runs the base commit: the test must be in it (not untracked, not ignored).
+  const hash = await testObjectHash((args, opts) => git(run.exec, args, opts), run.options.baseSha, rel);
+  if (!hash) {
+    return {
+      code: "invalid_test",
+      reason: `the existing test ${rel} is not in the base commit (untracked or ignored); the gate runs a clean checkout of the commit`,
+      ...empty,
+    };
+  }
+  const g = await checkGate(run, plan, command, signal, { commit: run.options.baseSha });
   gates.push(g.result);
   if (g.cancelled) return { code: "cancelled", reason: "stopped during the gate runs", ...empty };
   return {
@@ -96,7 +104,7 @@ async function writtenTest(
   const plan = reproducePlan(o.request.deterministic, config.stability);
   const slug = slugOfBranch(o.branch);
 
-  const onFinish = async (raw: unknown, sig: AbortSignal): Promise<FinishVerdict<Reproduction>> => {
+  const onFinish = async (raw: unknown, sig: AbortSignal): Promise<FinishVerdict<Reproduced>> => {
     const f = reproduceFinishInput.parse(raw);
     let dir: { abs: string; rel: string };
     try {
@@ -116,8 +124,24 @@ async function writtenTest(
     }
     // The test must fail on the unchanged code: put back anything changed outside its folder.
     const reverted = await revertOutside(run, dir.rel, input.preexisting);
-    const hash = await hashTestPath(dir.abs);
-    const g = await checkGate(run, plan, f.command, sig);
+    // The gate proves the commit, not the workspace: the test folder alone on the base,
+    // checked out fresh (no ignored helper, no stale bytecode, no index flags come along).
+    const files = await testFiles(run, dir.rel);
+    if (files.length === 0) {
+      return {
+        kind: "retry",
+        message: `nothing in ${dir.rel} can be committed (are its files ignored?); the gate runs a clean checkout of the commit`,
+      };
+    }
+    const commitSha = await commitPaths(
+      exec,
+      o.baseSha,
+      files,
+      redact(`autofix: reproduction test for ${slug}\n\n${f.failure_mode}\n\nRun: ${f.command}`),
+    );
+    const hash = await testObjectHash((args, opts) => git(exec, args, opts), commitSha, dir.rel);
+    if (!hash) return { kind: "retry", message: `the commit of ${dir.rel} holds no test folder` };
+    const g = await checkGate(run, plan, f.command, sig, { commit: commitSha });
     gates.push(g.result);
     if (g.cancelled) return { kind: "stop", code: "cancelled", reason: "stopped during the gate runs" };
     const revertNote = reverted.length
@@ -126,13 +150,22 @@ async function writtenTest(
     if (!g.result.passed) {
       return {
         kind: "retry",
-        message: `The reproduction gate failed: ${g.result.reason}.${revertNote}\n${formatRuns(g.result.runs)}`,
+        message: `The reproduction gate failed in a clean checkout of the test's commit ${commitSha.slice(0, 12)} (only committed files count: ignored and untracked files are not there): ${g.result.reason}.${revertNote}\n${formatRuns(g.result.runs)}`,
       };
     }
     return {
       kind: "accept",
       note: `${g.result.reason}${revertNote}`,
-      value: { path: dir.rel, command: f.command, hash, failureMode: f.failure_mode, existing: false },
+      value: {
+        reproduction: {
+          path: dir.rel,
+          command: f.command,
+          hash,
+          failureMode: f.failure_mode,
+          existing: false,
+        },
+        commitSha,
+      },
     };
   };
 
@@ -153,27 +186,17 @@ async function writtenTest(
     onFinish,
   });
   const ended = { code: end.code, reason: end.reason, usage: end.usage, turns: end.turns, gates };
-  const reproduction = end.accepted;
-  if (!reproduction) return { ...ended, value: null };
-  // Commit the test alone on top of the base, and keep HEAD there for the fix phase.
-  let commitSha: string | null = null;
+  const accepted = end.accepted;
+  if (!accepted) return { ...ended, value: null };
+  // The gated commit is the repro commit; HEAD stays there for the fix phase.
   try {
-    const files = await testFiles(run, reproduction.path);
-    commitSha = await commitPaths(
-      exec,
-      o.baseSha,
-      files,
-      redact(
-        `autofix: reproduction test for ${slug}\n\n${reproduction.failureMode}\n\nRun: ${reproduction.command}`,
-      ),
-    );
-    await git(exec, ["reset", "-q", commitSha]);
-    await git(exec, ["update-ref", `refs/autofix-repro/${o.branch}`, commitSha]);
+    await git(exec, ["reset", "-q", accepted.commitSha!]);
+    await git(exec, ["update-ref", `refs/autofix-repro/${o.branch}`, accepted.commitSha!]);
   } catch (err) {
-    // Ends the phase like any error, but the accepted reproduction (and a commit made) stay in the result.
-    return { ...endedByError(run, signal, err), value: { reproduction, commitSha } };
+    // Ends the phase like any error, but the accepted reproduction and its commit stay in the result.
+    return { ...endedByError(run, signal, err), value: accepted };
   }
-  return { ...ended, value: { reproduction, commitSha } };
+  return { ...ended, value: accepted };
 }
 
 /** The conventions of a test folder: tests/, README.md and an executable run_test.sh. */

@@ -2,6 +2,7 @@ import { redact } from "../../shared/redact.js";
 import { changedPaths, git, isGitRepo, revParse } from "../git.js";
 import { loadPrompts, type PromptTemplates } from "../prompts.js";
 import type { RunState } from "../run-state.js";
+import { borrowedObjectStores } from "./checkout.js";
 
 export class AgentSetupError extends Error {
   override name = "AgentSetupError";
@@ -20,6 +21,8 @@ export async function setup(
   try {
     const prompts = await loadPrompts(run.options.promptsRoot);
     if (!(await isGitRepo(exec))) throw new AgentSetupError(`${workspace} is not a git checkout`);
+    // Before anything of the model's runs: where the base's objects really come from.
+    run.trustedStores = await borrowedObjectStores(workspace);
     const head = await revParse(exec, "HEAD");
     const base = await revParse(exec, baseSha);
     if (head !== base)
