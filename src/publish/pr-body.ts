@@ -1,6 +1,9 @@
 import type { AgentResult } from "../agent/index.js";
 import type { FixJob } from "../contracts/fix-job.js";
+import { redact } from "../shared/redact.js";
+import { stripInvisible } from "../shared/sanitize.js";
 import { evidenceTable, firstSentence } from "./evidence.js";
+import { codeSpan, escapeHtml, fenceBlock, modelText } from "./markdown-text.js";
 import type { RecommendedWorkflow } from "./workflows.js";
 
 export interface TestFile {
@@ -10,7 +13,9 @@ export interface TestFile {
 
 export interface PrBodyInput {
   /** The queued job; absent for a local `autofix run`. */
-  job?: Pick<FixJob, "requestedBy" | "ci">;
+  job?: Pick<FixJob, "requestedBy" | "ci"> & {
+    repository?: Pick<FixJob["repository"], "owner" | "name">;
+  };
   result: AgentResult;
   workflows: RecommendedWorkflow[];
   owners: string[];
@@ -18,19 +23,32 @@ export interface PrBodyInput {
   testFiles: TestFile[];
   /** Link to the status comment or tracking issue the PR came from. */
   origin?: string;
+  /** GitHub's web base (`https://github.com`, or the GHE host's); default github.com. */
+  webBase?: string;
+  /**
+   * The only place links in the model's text may point to. Default: the job's repository on
+   * `webBase`; without a job (local run), no link of the model's survives.
+   */
+  allowedLinkBase?: string;
+}
+
+/** Where the model's links may point for this PR. Pure. */
+export function prLinkBase(
+  input: Pick<PrBodyInput, "job" | "webBase" | "allowedLinkBase">,
+): string | undefined {
+  if (input.allowedLinkBase) return input.allowedLinkBase;
+  const repo = input.job?.repository;
+  if (!repo) return undefined;
+  const web = (input.webBase ?? "https://github.com").replace(/\/+$/, "");
+  return `${web}/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.name)}`;
 }
 
 const MAX_TEST_CHARS = 12_000;
 
 export function prTitle(result: AgentResult): string {
   const basis = result.fix?.rootCause || result.fix?.summary || result.reason;
-  return `Autofix: ${firstSentence(basis, 64)}`;
-}
-
-function fence(text: string, lang = ""): string {
-  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  const f = "`".repeat(longest + 1);
-  return `${f}${lang}\n${text}\n${f}`;
+  // A title is plain text: no markup to neutralise, but nothing invisible either.
+  return `Autofix: ${firstSentence(stripInvisible(basis).replace(/\s+/g, " "), 64)}`;
 }
 
 function langOf(path: string): string {
@@ -51,10 +69,16 @@ function whoAsked(job: PrBodyInput["job"]): string {
   return `a request by @${job.requestedBy}`;
 }
 
-/** The draft PR's body: what a reviewer needs to judge the fix, with the evidence. Pure. */
+/**
+ * The draft PR's body: what a reviewer needs to judge the fix, with the evidence. Everything
+ * the model wrote is rendered as text (modelText); paths and commands as code. Pure; redacted.
+ */
 export function renderPrBody(input: PrBodyInput): string {
   const { result, job } = input;
   const fix = result.fix;
+  const linkBase = prLinkBase(input);
+  const prose = (s: string | undefined, none: string) =>
+    s?.trim() ? modelText(s, { allowedLinkBase: linkBase }) : none;
   const repro = result.reproduction;
   const lines: string[] = [];
   lines.push(
@@ -62,28 +86,28 @@ export function renderPrBody(input: PrBodyInput): string {
     `> Draft opened by Autofix for ${whoAsked(job)}${input.origin ? ` ([status](${input.origin}))` : ""}. Review it like any other change: the evidence below was produced by running the reproduction, not by the model's word.`,
     "",
     "## Summary",
-    fix?.summary || "_(none given)_",
+    prose(fix?.summary, "_(none given)_"),
     "",
     "## Root Cause",
-    fix?.rootCause || "_(none given)_",
+    prose(fix?.rootCause, "_(none given)_"),
     "",
     "## Changes",
-    fix?.changes || "_(none given)_",
+    prose(fix?.changes, "_(none given)_"),
     "",
-    `Files: ${result.git.changedFiles.map((f) => `\`${f}\``).join(", ") || "none"}`,
+    `Files: ${result.git.changedFiles.map((f) => codeSpan(f)).join(", ") || "none"}`,
     "",
     "## Evidence",
     evidenceTable(result),
     "",
   );
   if (repro) {
-    lines.push(`Reproduction command (run from the repository root):`, fence(repro.command, "sh"), "");
+    lines.push(`Reproduction command (run from the repository root):`, fenceBlock(repro.command, "sh"), "");
     lines.push(
       `The reproduction's content hash was checked unchanged between the runs on the base commit and with the fix (\`${repro.hash.slice(0, 16)}\`).`,
       "",
     );
   }
-  lines.push("## Performance Impact", fix?.performance || "_Not measured._", "");
+  lines.push("## Performance Impact", prose(fix?.performance, "_Not measured._"), "");
   lines.push("## Recommended CI Workflows");
   lines.push(
     input.workflows.length
@@ -99,15 +123,16 @@ export function renderPrBody(input: PrBodyInput): string {
     lines.push(
       "",
       "<details>",
-      `<summary>Reproduction test (${repro?.path ?? "test"}; kept out of this diff)</summary>`,
+      `<summary>Reproduction test (${escapeHtml(repro?.path ?? "test")}; kept out of this diff)</summary>`,
       "",
     );
     let budget = MAX_TEST_CHARS;
     for (const f of input.testFiles) {
-      const content =
-        f.content.length > budget ? `${f.content.slice(0, Math.max(0, budget))}\n... (cut)` : f.content;
+      // Redact before cutting: a cut key or token is no longer recognisable.
+      const full = redact(f.content);
+      const content = full.length > budget ? `${full.slice(0, Math.max(0, budget))}\n... (cut)` : full;
       budget -= content.length;
-      lines.push(`\`${f.path}\``, fence(content, langOf(f.path)), "");
+      lines.push(codeSpan(f.path), fenceBlock(content, langOf(f.path)), "");
       if (budget <= 0) break;
     }
     lines.push("</details>");
@@ -116,5 +141,5 @@ export function renderPrBody(input: PrBodyInput): string {
     "",
     `<sub>Model ${result.model} · ${result.usage.turns} turns · ~$${result.usage.costUsd.toFixed(2)} · run ${Math.round(result.durationMs / 1000)} s</sub>`,
   );
-  return lines.join("\n");
+  return redact(lines.join("\n"));
 }

@@ -4,6 +4,7 @@ import { OUTCOME_LABEL, type Outcome } from "../contracts/outcome.js";
 import { redact } from "../shared/redact.js";
 import { formatDuration } from "../status/index.js";
 import { evidenceTable, fixIterations, gateSummaries } from "./evidence.js";
+import { codeSpan, fenceBlock, type ModelTextOptions, modelText } from "./markdown-text.js";
 import type { RecommendedWorkflow } from "./workflows.js";
 
 /** What the log intake found, as the report shows it. */
@@ -33,6 +34,18 @@ export interface ReportInput {
   startedAt: Date;
   finishedAt: Date;
   environment: Record<string, string>;
+  /** The only place links in the model's text may point to (the repository's web URL). */
+  allowedLinkBase?: string;
+}
+
+/** Renderers for text Autofix did not write, bound to the report's link base. */
+function texts(input: Pick<ReportInput, "allowedLinkBase">) {
+  const o: ModelTextOptions = { allowedLinkBase: input.allowedLinkBase };
+  return {
+    block: (s: string | null | undefined) => modelText(s, o),
+    line: (s: string | null | undefined) => modelText(s, { ...o, inline: true }),
+    cell: (s: string | null | undefined) => modelText(s, { ...o, cell: true }),
+  };
 }
 
 /**
@@ -71,11 +84,12 @@ export function reportFileName(startedAt: Date, prompt: string): string {
 
 function nextSteps(status: Outcome, input: ReportInput): string[] {
   const r = input.result;
+  const t = texts(input);
   switch (status) {
     case "succeeded":
       if (!input.pullRequest) {
         return [
-          `The proven fix is on the local branch \`${r?.git.branch ?? "(unknown)"}\` (${r?.git.fixCommitSha?.slice(0, 10) ?? "-"}): push it and open a pull request, or run again with a GitHub token to have Autofix do both.`,
+          `The proven fix is on the local branch ${codeSpan(r?.git.branch ?? "(unknown)")} (${r?.git.fixCommitSha?.slice(0, 10) ?? "-"}): push it and open a pull request, or run again with a GitHub token to have Autofix do both.`,
           "Run the recommended CI workflows on it before review.",
         ];
       }
@@ -86,10 +100,10 @@ function nextSteps(status: Outcome, input: ReportInput): string[] {
     case "partial":
       return [
         r?.reproduction
-          ? `The failure is reproduced by \`${r.reproduction.command}\` (kept on ${r.git.reproCommitSha ? `commit ${r.git.reproCommitSha.slice(0, 10)}` : "the workspace"}); start from it.`
+          ? `The failure is reproduced by ${codeSpan(r.reproduction.command)} (kept on ${r.git.reproCommitSha ? `commit ${r.git.reproCommitSha.slice(0, 10)}` : "the workspace"}); start from it.`
           : "Start from the failing logs above.",
         input.problem
-          ? `Resolve: ${input.problem}`
+          ? `Resolve: ${t.line(input.problem)}`
           : "No fix passed every gate: read the fix iterations above for what was tried and why it was refused.",
         "Run `/autofix retry` with a more specific prompt, or hand it to the owners below.",
       ];
@@ -97,27 +111,31 @@ function nextSteps(status: Outcome, input: ReportInput): string[] {
       return ["The run was cancelled; `/autofix retry` starts it again."];
     case "timed_out":
       return [
-        `A phase ran out of time (${r?.reason ?? "budget"}). Raise the budget in .github/autofix.yml if the build or tests are slow, then retry.`,
+        `A phase ran out of time (${t.line(r?.reason ?? "budget")}). Raise the budget in .github/autofix.yml if the build or tests are slow, then retry.`,
       ];
     default:
       return [
-        r?.reason ?? input.problem ?? "The run stopped before the agent.",
+        t.line(r?.reason ?? input.problem ?? "The run stopped before the agent."),
         "If the failure could not be reproduced, check whether it depends on hardware or data this worker lacks; try `--pool` or `--flaky`.",
         "Contact the owners below with the logs and this report.",
       ];
   }
 }
 
-/** The run report in the original framework's layout. Pure; redacted. */
+/**
+ * The run report in the original framework's layout. Everything the model (or a log, or a
+ * request) supplied is rendered as text (modelText); paths and commands as code. Pure; redacted.
+ */
 export function renderReport(input: ReportInput): string {
   const r = input.result;
+  const t = texts(input);
   const status = reportStatus(input);
   const duration = formatDuration(input.finishedAt.getTime() - input.startedAt.getTime());
   const L: string[] = [];
   const section = (title: string, ...body: string[]) => L.push(`## ${title}`, "", ...body, "");
 
   L.push(
-    `# Autofix report: ${input.request.prompt.split("\n")[0]!.slice(0, 100)}`,
+    `# Autofix report: ${t.line(input.request.prompt.split("\n")[0]!.slice(0, 100))}`,
     "",
     `- **Generated:** ${input.finishedAt.toISOString()}`,
     `- **Status:** ${OUTCOME_LABEL[status]}`,
@@ -128,22 +146,24 @@ export function renderReport(input: ReportInput): string {
   );
   section(
     "Summary",
-    r ? `${r.fix?.summary ?? r.reason}` : (input.problem ?? "The run stopped before the agent started."),
-    input.problem && r ? `\nAfter the agent: ${input.problem}` : "",
+    r
+      ? t.block(r.fix?.summary ?? r.reason)
+      : t.block(input.problem ?? "The run stopped before the agent started."),
+    input.problem && r ? `\nAfter the agent: ${t.line(input.problem)}` : "",
   );
   section(
     "Input Configuration",
     `- deterministic: ${input.request.deterministic}`,
-    `- prompt: ${input.request.prompt.split("\n")[0]}`,
+    `- prompt: ${t.line(input.request.prompt.split("\n")[0])}`,
     `- logs: ${input.request.url ?? (input.request.rawLogs ? "raw logs" : "none")}`,
-    `- existing test: ${input.request.existingTestPath ?? "none"}`,
+    `- existing test: ${input.request.existingTestPath ? codeSpan(input.request.existingTestPath) : "none"}`,
     ...input.logs.map(
       (l) =>
-        `- failure (${l.source}): class \`${l.errorClass}\`, fingerprint \`${l.fingerprint}\`${
+        `- failure (${t.line(l.source)}): class ${codeSpan(l.errorClass)}, fingerprint ${codeSpan(l.fingerprint)}${
           l.failingTests.length
             ? `, tests ${l.failingTests
                 .slice(0, 5)
-                .map((t) => `\`${t}\``)
+                .map((x) => codeSpan(x))
                 .join(", ")}`
             : ""
         }`,
@@ -154,23 +174,25 @@ export function renderReport(input: ReportInput): string {
     "Reproduction",
     r?.reproduction
       ? [
-          `- test: \`${r.reproduction.path}\`${r.reproduction.existing ? " (existing)" : ""}`,
-          `- command: \`${r.reproduction.command}\``,
-          `- branch: \`${r.git.branch}\`, commit ${r.git.reproCommitSha ? `\`${r.git.reproCommitSha}\`` : "(existing test, no commit)"}`,
-          `- failure mode: ${r.reproduction.failureMode}`,
-          `- verification on base \`${r.git.baseSha.slice(0, 10)}\`: ${before?.verdict ?? "not run"}`,
+          `- test: ${codeSpan(r.reproduction.path)}${r.reproduction.existing ? " (existing)" : ""}`,
+          `- command: ${codeSpan(r.reproduction.command)}`,
+          `- branch: ${codeSpan(r.git.branch)}, commit ${r.git.reproCommitSha ? `\`${r.git.reproCommitSha}\`` : "(existing test, no commit)"}`,
+          `- failure mode: ${t.line(r.reproduction.failureMode)}`,
+          `- verification on base \`${r.git.baseSha.slice(0, 10)}\`: ${t.line(before?.verdict ?? "not run")}`,
         ].join("\n")
       : "No reproduction was accepted.",
   );
-  section("Root Cause Analysis", r?.fix?.rootCause ?? "Not found.");
+  section("Root Cause Analysis", r?.fix?.rootCause ? t.block(r.fix.rootCause) : "Not found.");
   const iterations = r ? fixIterations(r) : [];
   section(
     "Fix Implementation",
     r?.fix
       ? [
-          `- branch: \`${r.git.branch}\` at \`${r.git.fixCommitSha ?? "-"}\``,
-          `- approach: ${r.fix.changes}`,
-          `- files modified: ${r.git.changedFiles.map((f) => `\`${f}\``).join(", ") || "none"}`,
+          `- branch: ${codeSpan(r.git.branch)} at \`${r.git.fixCommitSha ?? "-"}\``,
+          `- files modified: ${r.git.changedFiles.map((f) => codeSpan(f)).join(", ") || "none"}`,
+          "- approach:",
+          "",
+          t.block(r.fix.changes),
         ].join("\n")
       : "No fix was accepted.",
     "",
@@ -181,8 +203,7 @@ export function renderReport(input: ReportInput): string {
           "| # | result | runs | reason |",
           "| --- | --- | --- | --- |",
           ...iterations.map(
-            (i) =>
-              `| ${i.n} | ${i.passed ? "accepted" : "refused"} | ${i.runs} | ${i.reason.replace(/\|/g, "\\|")} |`,
+            (i) => `| ${i.n} | ${i.passed ? "accepted" : "refused"} | ${i.runs} | ${t.cell(i.reason)} |`,
           ),
         ].join("\n")
       : "_none_",
@@ -208,11 +229,11 @@ export function renderReport(input: ReportInput): string {
     "Pull Request",
     input.pullRequest
       ? `- ${input.pullRequest.created ? "opened" : "updated"}: ${input.pullRequest.url}`
-      : `- none${input.problem ? ` (${input.problem})` : ""}`,
+      : `- none${input.problem ? ` (${t.line(input.problem)})` : ""}`,
     input.pushed ? `- pushed \`${input.pushed.branch}\` at \`${input.pushed.sha}\`` : "",
     `- recommended CI workflows: ${input.workflows.map((w) => `\`${w.workflow}\``).join(", ") || "none"}`,
   );
-  section("Performance Impact", r?.fix?.performance ?? "Not measured.");
+  section("Performance Impact", r?.fix?.performance ? t.block(r.fix.performance) : "Not measured.");
   section("Next Steps", ...nextSteps(status, input).map((s) => `- ${s}`));
   section(
     "Relevant Developers",
@@ -222,7 +243,8 @@ export function renderReport(input: ReportInput): string {
   const excerpt = input.logs.find((l) => l.excerpt)?.excerpt;
   section(
     "Technical Details",
-    excerpt ? `Failure excerpt:\n\n\`\`\`\n${excerpt.slice(0, 6000)}\n\`\`\`` : "No log excerpt.",
+    // Redact before cutting; a fence the excerpt cannot close.
+    excerpt ? `Failure excerpt:\n\n${fenceBlock(redact(excerpt).slice(0, 6000))}` : "No log excerpt.",
     "",
     "Environment:",
     ...Object.entries(input.environment).map(([k, v]) => `- ${k}: ${v}`),
@@ -238,7 +260,7 @@ export function renderReport(input: ReportInput): string {
           "| --- | --- | --- | --- | --- |",
           ...r.phases.map(
             (p) =>
-              `| ${p.phase} | ${p.startedAt} | ${formatDuration(p.durationMs)} | ${p.turns} | ${p.status}: ${p.reason.replace(/\|/g, "\\|")} |`,
+              `| ${p.phase} | ${p.startedAt} | ${formatDuration(p.durationMs)} | ${p.turns} | ${p.status}: ${t.cell(p.reason)} |`,
           ),
         ].join("\n")
       : "No phase ran.",
@@ -249,12 +271,13 @@ export function renderReport(input: ReportInput): string {
 /** A few lines for the status comment's collapsed block. */
 export function reportDigest(input: ReportInput): string {
   const r = input.result;
+  const t = texts(input);
   const lines = [
     `**${OUTCOME_LABEL[reportStatus(input)]}** in ${formatDuration(input.finishedAt.getTime() - input.startedAt.getTime())}.`,
   ];
-  if (r?.fix?.rootCause) lines.push(`Root cause: ${r.fix.rootCause}`);
+  if (r?.fix?.rootCause) lines.push(`Root cause: ${t.line(r.fix.rootCause)}`);
   if (r) lines.push("", evidenceTable(r));
-  if (input.problem) lines.push("", `Problem: ${input.problem}`);
+  if (input.problem) lines.push("", `Problem: ${t.line(input.problem)}`);
   lines.push("", ...nextSteps(reportStatus(input), input).map((s) => `- ${s}`));
   return redact(lines.join("\n"));
 }
