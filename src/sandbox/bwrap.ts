@@ -1,7 +1,18 @@
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
+import { type CommandResult, killGroup, pidAlive, runProcess } from "../shared/process.js";
 import {
   assertDevices,
   assertReachable,
@@ -348,6 +359,11 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
       "--chdir",
       cwd,
       "--clearenv",
+      // Names the service process that owns the sandbox, so a restarted worker finds what a
+      // killed one left (removeStaleSandboxes). A pid, nothing secret.
+      "--setenv",
+      SANDBOX_OWNER_ENV,
+      String(process.pid),
       ...setenv,
       "--",
       ...argv,
@@ -478,6 +494,39 @@ async function stopSandbox(bwrapPid: number, graceMs: number): Promise<void> {
   // Only while it is the same process: a reaped bwrap's pid may belong to someone else by now.
   if (await procAlive(outer)) killGroup(bwrapPid, "SIGKILL");
   if (init) await until(async () => !(await procAlive(init)), 5000, 10);
+}
+
+/** The variable every bwrap sandbox is started with: the pid of the service that made it. */
+export const SANDBOX_OWNER_ENV = "AUTOFIX_SANDBOX_OWNER";
+
+/**
+ * Kill the bubblewrap sandboxes a dead service process left. bwrap's --die-with-parent takes a
+ * sandbox down with the worker almost always, but its init can miss the signal when the worker
+ * dies at the wrong moment (seen about once in six SIGKILLs here); a restarted worker then
+ * finds the orphan by its owner variable on the command line and kills it, and with its init
+ * the whole PID namespace goes. Returns the pids killed.
+ */
+export async function removeStaleSandboxes(isAlive: (pid: number) => boolean = pidAlive): Promise<number[]> {
+  const killed: number[] = [];
+  for (const name of (await readdir("/proc")).filter((n) => /^\d+$/.test(n))) {
+    let argv: string[];
+    try {
+      argv = (await readFile(`/proc/${name}/cmdline`, "utf8")).split("\0");
+    } catch {
+      continue;
+    }
+    if (path.basename(argv[0] ?? "") !== "bwrap") continue;
+    const i = argv.findIndex((a, k) => a === "--setenv" && argv[k + 1] === SANDBOX_OWNER_ENV);
+    const owner = i >= 0 ? Number(argv[i + 2]) : Number.NaN;
+    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || isAlive(owner)) continue;
+    try {
+      process.kill(Number(name), "SIGKILL");
+      killed.push(Number(name));
+    } catch {
+      // gone already
+    }
+  }
+  return killed;
 }
 
 /** The factory the worker uses for bubblewrap sandboxes. */

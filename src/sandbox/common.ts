@@ -1,7 +1,9 @@
 import { constants } from "node:fs";
 import { lchown, lstat, readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { type CommandResult, type ProcessOptions, runProcess } from "../shared/process.js";
 import { isScrubbedEnvName } from "./env.js";
+import type { ExecOptions } from "./executor.js";
 
 /**
  * What the sandbox backends (bwrap.ts, container.ts) share: the environment a sandboxed
@@ -280,6 +282,33 @@ export function descendants(procs: readonly ProcInfo[], pid: number): ProcInfo[]
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * runProcess with what a backend passes on from ExecOptions (timeout, signal, stdin, output
+ * bounds), the leader's pid kept in `live` while it runs (so killAll can find it).
+ */
+export async function runTracked(
+  cmd: string | readonly string[],
+  base: ProcessOptions,
+  opts: ExecOptions,
+  live: Set<number>,
+): Promise<CommandResult> {
+  let pid: number | undefined;
+  const r = await runProcess(cmd, {
+    ...base,
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.headBytes !== undefined ? { headBytes: opts.headBytes } : {}),
+    ...(opts.tailBytes !== undefined ? { tailBytes: opts.tailBytes } : {}),
+    onSpawn: (p) => {
+      pid = p;
+      live.add(p);
+    },
+  });
+  if (pid !== undefined) live.delete(pid);
+  return r;
+}
 
 /** Poll `cond` every `stepMs` until it holds or `ms` passed; the last answer. */
 export async function until(

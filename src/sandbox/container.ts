@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
-import { type CommandResult, killGroup, runProcess } from "../shared/process.js";
+import { type CommandResult, killGroup, pidAlive, runProcess } from "../shared/process.js";
 import {
   allowedEnv,
   assertDevices,
@@ -12,6 +12,7 @@ import {
   DEFAULT_SANDBOX_UID,
   findHugepageMounts,
   mapCwd,
+  runTracked,
   SANDBOX_HOME,
   SandboxError,
   sandboxEnv,
@@ -354,22 +355,12 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       b.name,
       ...argv,
     ]);
-    let pid: number | undefined;
-    const r = await runProcess(full, {
-      cwd: "/",
-      env: cliEnv,
-      killGraceMs: opts.killGraceMs ?? 500,
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-      ...(opts.headBytes !== undefined ? { headBytes: opts.headBytes } : {}),
-      ...(opts.tailBytes !== undefined ? { tailBytes: opts.tailBytes } : {}),
-      onSpawn: (p) => {
-        pid = p;
-        clients.add(p);
-      },
-    });
-    if (pid !== undefined) clients.delete(pid);
+    const r = await runTracked(
+      full,
+      { cwd: "/", env: cliEnv, killGraceMs: opts.killGraceMs ?? 500 },
+      opts,
+      clients,
+    );
     // The exec client is gone, what it started may not be: take the container with it.
     if (r.timedOut || r.cancelled) {
       await recycle(b);
@@ -432,15 +423,6 @@ export interface StaleOptions {
   isAlive?: (pid: number) => boolean;
   /** This host's name as in the autofix.host label (default os.hostname()). */
   host?: string;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Settings } from "../config/env.js";
-import { bwrapAvailable, bwrapExecutorFactory } from "./bwrap.js";
+import { bwrapAvailable, bwrapExecutorFactory, removeStaleSandboxes } from "./bwrap.js";
 import { prepareWorkspaceOwnership } from "./common.js";
 import {
   type ContainerEngineOptions,
@@ -40,7 +40,7 @@ export interface Sandbox {
   /** Set when the commands are not sandboxed: say it in the output, the comment and the report. */
   warning?: string;
   factory: ExecutorFactory;
-  /** Remove what a crashed predecessor left (containers); returns what was removed. */
+  /** Remove what a crashed predecessor left (containers, bubblewrap sandboxes); returns what was removed. */
   cleanupStale(workerName: string): Promise<string[]>;
 }
 
@@ -105,8 +105,12 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
       detail: choice.detail,
       ...(choice.warning ? { warning: choice.warning } : {}),
       factory,
-      cleanupStale: (workerName) =>
-        choice.kind === "container" ? removeStaleContainers(s.engine, workerName) : Promise.resolve([]),
+      cleanupStale: async (workerName) =>
+        choice.kind === "container"
+          ? removeStaleContainers(s.engine, workerName)
+          : choice.kind === "bwrap"
+            ? (await removeStaleSandboxes()).map((pid) => `bwrap sandbox pid ${pid}`)
+            : [],
     },
   };
 }

@@ -1,5 +1,6 @@
 import path from "node:path";
-import { type CommandResult, killGroup, reapGroup, runProcess } from "../shared/process.js";
+import { type CommandResult, killGroup, reapGroup } from "../shared/process.js";
+import { runTracked } from "./common.js";
 import { scrubEnv } from "./env.js";
 import {
   type ExecOptions,
@@ -36,23 +37,12 @@ export function createHostExecutor(o: HostExecutorOptions): JobExecutor {
       );
     // The job's variables win over the service's, and per-command variables over both.
     const env = scrubEnv(o.baseEnv ?? process.env, { ...jobEnv, ...(opts.env ?? {}) });
-    let pid: number | undefined;
-    const r = await runProcess(command, {
-      cwd: opts.cwd ?? workspace,
-      env,
-      killGraceMs: opts.killGraceMs ?? grace,
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-      ...(opts.headBytes !== undefined ? { headBytes: opts.headBytes } : {}),
-      ...(opts.tailBytes !== undefined ? { tailBytes: opts.tailBytes } : {}),
-      onSpawn: (p) => {
-        pid = p;
-        groups.add(p);
-      },
-    });
-    if (pid) groups.delete(pid);
-    return r;
+    return runTracked(
+      command,
+      { cwd: opts.cwd ?? workspace, env, killGraceMs: opts.killGraceMs ?? grace },
+      opts,
+      groups,
+    );
   };
 
   const killAll = async () => {

@@ -51,6 +51,16 @@ export interface ProcessResult {
   pid: number | undefined;
 }
 
+/** Is a process alive (signal 0; EPERM means it exists but belongs to someone else)? */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Send a signal to a whole process group; false when it is gone already. */
 export function killGroup(pgid: number | undefined, sig: NodeJS.Signals = "SIGKILL"): boolean {
   if (!pgid) return false;

@@ -2,6 +2,7 @@ import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createJobRepo } from "../git/job-repo.js";
 import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
+import { pidAlive } from "../shared/process.js";
 
 /**
  * Workspaces: one bare mirror per repository on the host, fetched incrementally, and per job
@@ -66,15 +67,6 @@ export function worktreeName(pid: number, id: string): string {
 export function worktreeOwnerPid(name: string): number | null {
   const m = /^(\d+)-/.exec(name);
   return m ? Number(m[1]) : null;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export interface WorkspaceManagerOptions {

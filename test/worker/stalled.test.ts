@@ -2,6 +2,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createSandbox } from "../../src/sandbox/factory.js";
 import type { JobContext } from "../../src/worker/types.js";
 import { TEST_APP_ID, testPrivateKey } from "../helpers/fake-github.js";
 import { TEST_REDIS_URL } from "../helpers/redis.js";
@@ -129,6 +130,20 @@ describe("a worker killed mid-job", () => {
     expect(await until(() => hostProcsWith(`sleep ${marker}`).length >= 2, 10_000)).toBe(true);
     child.kill("SIGKILL");
     await exited;
+    // What a restarted worker does first (the worker command calls it before taking jobs):
+    // bwrap's --die-with-parent almost always took the sandbox already; this takes the rest.
+    const made = await createSandbox({
+      mode: "bwrap",
+      poolImages: {},
+      engine: {},
+      uid: 65534,
+      gid: 65534,
+      networkRepos: [],
+      deviceDir: join(bed.workDir, "no-devices"),
+      setting: { name: "AUTOFIX_SANDBOX", none: "AUTOFIX_SANDBOX=none" },
+    });
+    if (!made.ok) throw new Error(made.problem);
+    await made.sandbox.cleanupStale("restarted");
     expect(await until(() => hostProcsWith(`sleep ${marker}`).length === 0, 10_000)).toBe(true);
   }, 30_000);
 
