@@ -42,7 +42,7 @@ const BENCHES = [
     name: "workspace",
     file: "workspace.mjs",
     args: [],
-    what: "2nd-job worktree via WorkspaceManager vs git clone + checkout",
+    what: "2nd-job workspace via WorkspaceManager vs git clone + checkout",
   },
   {
     name: "workspace-long",
@@ -55,6 +55,12 @@ const BENCHES = [
     file: "agent.mjs",
     args: [],
     what: "agent harness per turn vs bare SDK; cached prompt prefix",
+  },
+  {
+    name: "sandbox",
+    file: "sandbox.mjs",
+    args: [],
+    what: "per-command cost of the bubblewrap and container sandboxes vs a plain host command",
   },
 ];
 const only = opt("only", "")
