@@ -1,8 +1,9 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { confinePath } from "../paths.js";
 import { defineTool, fail, ok, relPath } from "./define.js";
+import { openInWorkspace, readOpened } from "./fs-safe.js";
 
 /** The tools that look without changing anything: list_files, read_file, search. */
 
@@ -59,11 +60,14 @@ export const readFileTool = defineTool({
     end_line: z.number().int().min(1).optional().describe("Last line to read (inclusive)"),
   }),
   async run(input, ctx) {
-    const { abs, rel } = await confinePath(ctx.workspace, input.path);
-    const st = await lstat(abs).catch(() => null);
-    if (!st) return fail(`${rel} does not exist`);
-    if (!st.isFile() && !st.isSymbolicLink()) return fail(`${rel} is not a file`);
-    const buf = await readFile(abs);
+    const file = await openInWorkspace(ctx.workspace, input.path, { mode: "read" });
+    const rel = file.rel;
+    let buf: Buffer;
+    try {
+      buf = await readOpened(file, ctx.signal);
+    } finally {
+      await file.fh.close();
+    }
     if (buf.subarray(0, 8000).includes(0)) return fail(`${rel} is a binary file (${buf.length} bytes)`);
     const lines = buf.toString("utf8").split("\n");
     const start = input.start_line ?? 1;

@@ -55,6 +55,32 @@ export function toApiTools(defs: readonly ToolDef[]): Tool[] {
   });
 }
 
+/** Thrown when the phase's signal fires before a tool call returns. */
+class ToolStopped extends Error {}
+
+/**
+ * A tool call raced against the phase's signal: a FIFO, a slow disk or a stuck handler cannot
+ * hold the run past its budget. The abandoned call's later result or error is dropped.
+ */
+function raceSignal<T>(work: Promise<T>, signal: AbortSignal, name: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () =>
+      reject(new ToolStopped(`${name} stopped: the phase ended (cancelled or out of time)`));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /**
  * Run one tool call: unknown names and invalid input come back as errors for the model;
  * path refusals too. Other exceptions are reported the same way: the loop never crashes on a
@@ -70,15 +96,16 @@ export async function executeTool(
   if (!def) return fail(`unknown tool "${name}"; available: ${defs.map((d) => d.name).join(", ")}`);
   const call = def.bind(input);
   if (!call.ok) return fail(`invalid input for ${name}: ${call.issues.join("; ")}`);
+  if (ctx.signal.aborted) return fail(`${name} was not run: the phase ended`);
   try {
-    const out = await call.run(ctx);
+    const out = await raceSignal(call.run(ctx), ctx.signal, name);
     // Redact before clipping: a cut can leave half a token no rule recognises, or a key's
     // BEGIN line without its END.
     return out.finish !== undefined
       ? out
       : { ...out, content: clip(redact(out.content), MAX_TOOL_CHARS * 2) };
   } catch (err) {
-    if (err instanceof PathError) return fail(err.message);
+    if (err instanceof PathError || err instanceof ToolStopped) return fail(err.message);
     const e = err as NodeJS.ErrnoException;
     return fail(`${name} failed: ${e.code ? `${e.code}: ` : ""}${e.message}`);
   }

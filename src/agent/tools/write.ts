@@ -1,8 +1,9 @@
-import { chmod, lstat, mkdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { confinePath, isInside } from "../paths.js";
 import { defineTool, fail, ok, relPath, type ToolContext } from "./define.js";
+import { openInWorkspace, readOpened, writeOpened } from "./fs-safe.js";
 
 /** The tools that change files: write_file and edit_file. Neither touches the frozen test. */
 
@@ -13,8 +14,15 @@ function protectedBy(ctx: ToolContext, rel: string): string | undefined {
   );
 }
 
-const frozen = (rel: string, guard: string) =>
-  fail(`${rel} is part of the frozen reproduction (${guard}); it cannot be changed`);
+const frozenText = (rel: string, guard: string) =>
+  `${rel} is part of the frozen reproduction (${guard}); it cannot be changed`;
+const frozen = (rel: string, guard: string) => fail(frozenText(rel, guard));
+
+/** Why a file whose real path (links inside the workspace resolved) is `realRel` may not change. */
+function refusalFor(ctx: ToolContext, rel: string, realRel: string): string | undefined {
+  const guard = protectedBy(ctx, realRel);
+  return guard ? frozenText(rel, guard) : undefined;
+}
 
 export const writeFileTool = defineTool({
   name: "write_file",
@@ -31,10 +39,18 @@ export const writeFileTool = defineTool({
     const st = await lstat(abs).catch(() => null);
     if (st?.isDirectory()) return fail(`${rel} is a folder`);
     await mkdir(path.dirname(abs), { recursive: true });
-    // Recheck after creating parents: a parent created concurrently could be a link.
-    await confinePath(ctx.workspace, input.path);
-    await writeFile(abs, input.content);
-    if (input.executable) await chmod(abs, 0o755);
+    // Opened without following links, checked on the descriptor (which also catches a parent
+    // created or swapped concurrently as a link), and refused if the real path is protected.
+    const file = await openInWorkspace(ctx.workspace, input.path, {
+      mode: "write",
+      refuse: (realRel) => refusalFor(ctx, rel, realRel),
+    });
+    try {
+      await writeOpened(file, input.content);
+      if (input.executable) await file.fh.chmod(0o755);
+    } finally {
+      await file.fh.close();
+    }
     return ok(
       `wrote ${rel} (${Buffer.byteLength(input.content)} bytes${input.executable ? ", executable" : ""})`,
     );
@@ -71,14 +87,22 @@ export const editFileTool = defineTool({
     new_string: z.string(),
   }),
   async run(input, ctx) {
-    const { abs, rel } = await confinePath(ctx.workspace, input.path);
+    const { rel } = await confinePath(ctx.workspace, input.path);
     const guard = protectedBy(ctx, rel);
     if (guard) return frozen(rel, guard);
-    const text = await readFile(abs, "utf8").catch(() => null);
-    if (text === null) return fail(`${rel} does not exist or cannot be read`);
-    const r = replaceUnique(text, input.old_string, input.new_string);
-    if (!r.ok) return fail(`${rel}: ${r.reason}`);
-    await writeFile(abs, r.text);
+    const file = await openInWorkspace(ctx.workspace, input.path, {
+      mode: "edit",
+      refuse: (realRel) => refusalFor(ctx, rel, realRel),
+    });
+    try {
+      const text = (await readOpened(file, ctx.signal)).toString("utf8");
+      const r = replaceUnique(text, input.old_string, input.new_string);
+      if (!r.ok) return fail(`${rel}: ${r.reason}`);
+      if (ctx.signal.aborted) return fail(`${rel} was not edited: the phase ended`);
+      await writeOpened(file, r.text);
+    } finally {
+      await file.fh.close();
+    }
     return ok(`edited ${rel}`);
   },
 });
