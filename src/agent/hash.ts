@@ -3,12 +3,13 @@ import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 
 /**
- * The reproduction's fingerprint: sha256 over every file of the test folder (or the one test
- * file), with its relative path and executable bit. Frozen after phase 1; the fix gate refuses
- * a fix if it changed, so the agent cannot weaken the test to make it pass.
+ * The reproduction's fingerprint. The gates compare git objects (`testObjectHash`: the test
+ * folder's tree in a commit), so only what is committed counts. `hashTestPath` (sha256 over
+ * the files on disk, run artefacts left out) is kept for tools that look at a folder outside
+ * git; no gate uses it.
  *
- * Run artefacts are left out: the folder's top-level `logs/` (the test writes its logs
- * there) and caches that test runners create next to the tests.
+ * Run artefacts: the folder's top-level `logs/` (the test writes its logs there) and caches
+ * that test runners create next to the tests. They are never committed.
  */
 
 const CACHE_DIRS = new Set(["__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"]);
