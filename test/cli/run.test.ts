@@ -262,7 +262,7 @@ echo "ok $n"
     expect(fake.requests).toHaveLength(3);
     expect(JSON.stringify(fake.requests[0]!.messages[0])).toContain("Phase 2");
     const report = await reportOf(cwd);
-    expect(report.text).toContain("- existing test: tests/test_add.sh");
+    expect(report.text).toContain("- existing test: `tests/test_add.sh`");
     expect(report.text).toContain("(existing test, no commit)");
   });
 
