@@ -12,6 +12,8 @@ function help(io: CliIO, list: CliCommand[]): void {
 /** Pick the subcommand whose name matches the most leading words. */
 export async function runCli(argv: string[], io: CliIO, list: CliCommand[] = commands): Promise<number> {
   const first = argv[0];
+  // `autofix help run` is `autofix run --help`.
+  if (first === "help" && argv.length > 1) return runCli([...argv.slice(1), "--help"], io, list);
   if (first === undefined || first === "help" || first === "--help" || first === "-h") {
     help(io, list);
     return first === undefined ? EXIT.badInput : EXIT.ok;

@@ -82,6 +82,12 @@ describe("--help and -h", () => {
     expect(bare.out.join("\n")).toContain("autofix validate");
   });
 
+  it("autofix help <command> is autofix <command> --help", async () => {
+    const t = io();
+    expect(await runCli(["help", "config", "check"], t.value)).toBe(0);
+    expect(t.out[0]).toBe("usage: autofix config check [FILE] [--print]");
+  });
+
   it("autofix config alone explains its subcommand, exit 2; config --help, exit 0", async () => {
     const t = io();
     expect(await runCli(["config"], t.value)).toBe(2);
