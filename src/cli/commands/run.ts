@@ -78,7 +78,7 @@ const HELP: CommandSpec = {
     base: {
       type: "string",
       value: "REF",
-      help: "the commit to start from (default HEAD); also the PR's base branch",
+      help: "the commit to start from (default HEAD); when it names a branch, also the draft PR's base",
     },
     "github-repo": {
       type: "string",
