@@ -287,6 +287,21 @@ echo more >> README.md && bash ${TEST_DIR}/run_test.sh`;
     expect(result.status).toBe("partial");
   });
 
+  it("a symbolic link to a file kept out of the commit is refused", async () => {
+    repo = await makeRepo({ "src/add.sh": ADD_BUGGY });
+    const result = await run([
+      ...addBugReproduce(TEST_DIR),
+      // The fixed script lives in an ignored file; the commit holds a link to it.
+      cmd(
+        `sed 's/\\$1 - \\$2/$1 + $2/' src/add.sh > .fixed-add.sh && echo .fixed-add.sh >> .git/info/exclude && rm src/add.sh && ln -s "$PWD/.fixed-add.sh" src/add.sh && bash ${TEST_DIR}/run_test.sh`,
+      ),
+      finishFix,
+    ]);
+    expect(toolResults().some((r) => r.content.includes("ok"))).toBe(true);
+    expect(await refusedOrClean(result)).toBe("refused");
+    expect(result.reason).toContain("symbolic links that point outside the repository");
+  });
+
   it("a clean filter in .git/info/attributes: the gate runs what the harness committed", async () => {
     repo = await makeRepo({ "src/add.sh": ADD_BUGGY });
     const result = await run([

@@ -183,3 +183,28 @@ export async function createGateCheckout(o: GateCheckoutInput): Promise<GateChec
     throw err;
   }
 }
+
+/**
+ * Symbolic links the commits `from..to` add or change whose target is absolute or climbs out
+ * of the repository: in the gate they could reach the workspace or the host (a file the model
+ * keeps out of the commit), and in a clean clone they dangle. Read with trusted git.
+ */
+export async function escapingSymlinks(checkout: GateCheckout, from: string, to: string): Promise<string[]> {
+  const raw = (await checkout.git(["diff", "--raw", "-z", "--no-renames", "--no-abbrev", from, to, "--"]))
+    .stdout;
+  const parts = raw.split("\0");
+  const out: string[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const meta = parts[i] ?? "";
+    const file = parts[i + 1] ?? "";
+    const m = /^:\d{6} (\d{6}) [0-9a-f]+ ([0-9a-f]+) ([A-Z])/.exec(meta);
+    if (!m) continue;
+    if (m[1] !== "120000" || m[3] === "D") continue;
+    const target = (await checkout.git(["cat-file", "blob", m[2]!])).stdout;
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file), target));
+    if (path.posix.isAbsolute(target) || resolved === ".." || resolved.startsWith("../")) {
+      out.push(`${file} -> ${target}`);
+    }
+  }
+  return out;
+}

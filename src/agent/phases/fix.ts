@@ -86,6 +86,7 @@ async function fixLoop(
     const gatedSha = await commitPaths(exec, head, changed, message);
     const g = await checkGate(run, plan, repro.command, sig, {
       commit: gatedSha,
+      from: head,
       hash: { frozen: repro.hash, path: repro.path },
       precheck: async (checkout) => {
         const found = weakenings(await readFixDiff(checkout, head, gatedSha));

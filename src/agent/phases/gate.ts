@@ -5,7 +5,7 @@ import { testObjectHash } from "../hash.js";
 import { lastLines } from "../output.js";
 import { MINUTE, type RunState } from "../run-state.js";
 import type { GateResult, GateRun } from "../types.js";
-import { createGateCheckout, type GateCheckout } from "./checkout.js";
+import { createGateCheckout, escapingSymlinks, type GateCheckout } from "./checkout.js";
 
 /**
  * A gate check in a run: a fresh checkout of exactly the gated commit (phases/checkout.ts),
@@ -15,6 +15,8 @@ import { createGateCheckout, type GateCheckout } from "./checkout.js";
 export interface GateTarget {
   /** The commit whose tree the gate runs. */
   commit: string;
+  /** The commit the gated one builds on (its new symbolic links are checked). */
+  from?: string;
   /** The frozen test as a git object id, and its path in the commit (fix gate). */
   hash?: { frozen: string; path: string };
   /**
@@ -66,6 +68,15 @@ export async function checkGate(
         // decideGate words the refusal; no run is made.
         const v = decideGate(plan, [], { frozen: target.hash.frozen, current });
         return refuse(v.reason, current);
+      }
+    }
+    if (target.from) {
+      const links = await escapingSymlinks(checkout, target.from, target.commit);
+      if (links.length > 0) {
+        return refuse(
+          `the commit adds symbolic links that point outside the repository (${links.slice(0, 5).join(", ")}); a clean clone cannot follow them`,
+          target.hash?.frozen ?? null,
+        );
       }
     }
     const refusal = await target.precheck?.(checkout);

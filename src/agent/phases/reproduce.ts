@@ -141,7 +141,7 @@ async function writtenTest(
     );
     const hash = await testObjectHash((args, opts) => git(exec, args, opts), commitSha, dir.rel);
     if (!hash) return { kind: "retry", message: `the commit of ${dir.rel} holds no test folder` };
-    const g = await checkGate(run, plan, f.command, sig, { commit: commitSha });
+    const g = await checkGate(run, plan, f.command, sig, { commit: commitSha, from: o.baseSha });
     gates.push(g.result);
     if (g.cancelled) return { kind: "stop", code: "cancelled", reason: "stopped during the gate runs" };
     const revertNote = reverted.length
