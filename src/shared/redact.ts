@@ -16,6 +16,8 @@ interface CompiledRule {
   re: RegExp;
   keep: boolean;
   entropy: number | undefined;
+  needsDigit: boolean;
+  skipCode: boolean;
 }
 
 const COMPILED: readonly CompiledRule[] = SECRET_RULES.map((r) => ({
@@ -23,6 +25,8 @@ const COMPILED: readonly CompiledRule[] = SECRET_RULES.map((r) => ({
   re: new RegExp(r.pattern.replaceAll("{B}", TOKEN_BOUNDARY), `g${r.flags ?? ""}`),
   keep: r.keep === true,
   entropy: r.entropy,
+  needsDigit: r.needsDigit === true,
+  skipCode: r.skipCode === true,
 }));
 
 /** The ids of the rules, for documentation and tests. */
@@ -53,20 +57,28 @@ function isPlaceholder(v: string): boolean {
   );
 }
 
+/** A dotted identifier path or a camelCase name: source code, not a credential. */
+function looksLikeCode(v: string): boolean {
+  return /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v) || /^[a-z]+(?:[A-Z][a-z]+)+$/.test(v);
+}
+
 /** Apply the format rules to a text. Pure. */
 function redactFormats(text: string): string {
   let out = text;
   for (const rule of COMPILED) {
     out = out.replace(rule.re, (match: string, ...groups: unknown[]) => {
       const prefix = rule.keep && typeof groups[0] === "string" ? groups[0] : "";
-      if (rule.entropy !== undefined) {
-        const value = typeof groups[1] === "string" ? groups[1] : match.slice(prefix.length);
-        if (isPlaceholder(value) || shannonEntropy(value) < rule.entropy) return match;
+      const value =
+        rule.entropy !== undefined && typeof groups[1] === "string" ? groups[1] : match.slice(prefix.length);
+      if (rule.entropy !== undefined || rule.needsDigit || rule.skipCode) {
+        if (isPlaceholder(value)) return match;
+        if (rule.entropy !== undefined && shannonEntropy(value) < rule.entropy) return match;
+        if (rule.needsDigit && !/\d/.test(value)) return match;
+        if (rule.skipCode && looksLikeCode(value)) return match;
         // Words and simple identifiers are settings, not secrets (`token: required`).
         if (/^[a-z]+(?:[_-][a-z]+)*$/.test(value) || /^(?:true|false|null|none)$/i.test(value)) return match;
-        return `${prefix}${REPLACEMENT}${match.slice(prefix.length + value.length)}`;
       }
-      return `${prefix}${REPLACEMENT}`;
+      return `${prefix}${REPLACEMENT}${match.slice(prefix.length + value.length)}`;
     });
   }
   return out;

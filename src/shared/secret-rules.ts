@@ -6,7 +6,8 @@
  * Each rule is a RegExp source compiled with the flags given ("g" is always added). `keep`: the
  * first capture group is kept (a header name, a user name) and only the rest is replaced.
  * `entropy`: the second capture group (or the whole match) is replaced only when its Shannon
- * entropy in bits per character reaches this value, so `password: required` stays readable.
+ * entropy in bits per character reaches this value, so `password: required` stays readable;
+ * with `needsDigit`, only when it also holds a digit (source code assigns names, not literals).
  *
  * `{B}` in a pattern stands for a token's left boundary: not preceded by a letter, digit or
  * `_`, or directly after an ANSI colour code (`\x1b[31mghp_...`), where `\b` does not hold.
@@ -19,6 +20,10 @@ export interface SecretRule {
   flags?: string;
   keep?: boolean;
   entropy?: number;
+  /** The value must hold a digit: code such as `token = self.token` is not a secret. */
+  needsDigit?: boolean;
+  /** A value that reads as code (`config.apiKey`, `request.headers.get`, `authToken`) is kept. */
+  skipCode?: boolean;
 }
 
 export const TOKEN_BOUNDARY = String.raw`(?:(?<=\x1b\[[0-9;?]*[A-Za-z])|(?<![A-Za-z0-9_]))`;
@@ -47,7 +52,7 @@ export const SECRET_RULES: readonly SecretRule[] = [
     id: "github-token",
     description:
       "GitHub ghp_ (PAT), gho_ (OAuth), ghu_ (user-to-server), ghs_ (installation, including the long format with . and _), ghr_ (refresh)",
-    pattern: String.raw`{B}gh[pousr]_(?=[A-Za-z0-9_.-]{36})[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*`,
+    pattern: String.raw`{B}gh[pousr]_(?=[A-Za-z0-9_.-]{36})[A-Za-z0-9_]+(?:[.-]+[A-Za-z0-9_]+)*`,
   },
 
   // GitLab.
@@ -297,6 +302,7 @@ export const SECRET_RULES: readonly SecretRule[] = [
     pattern: String.raw`(["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:bearer|token|basic|digest|bot|apikey)?\s*)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}`,
     flags: "i",
     keep: true,
+    skipCode: true,
   },
   {
     id: "api-key-header",
@@ -304,14 +310,17 @@ export const SECRET_RULES: readonly SecretRule[] = [
     pattern: String.raw`(["']?(?:x-api-key|api-key|x-goog-api-key|private-token|x-auth-token|x-access-token|job-token)["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}`,
     flags: "i",
     keep: true,
+    skipCode: true,
   },
   {
     id: "generic-assignment",
     description:
       "A high-entropy value assigned to a secret-sounding name (password=, secret:, api_key=, _authToken=...)",
-    pattern: String.raw`((?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?\s*(?::=|=>|:|=)\s*["']?)(?!\[REDACTED\])([^\s"'\x60;,]{8,200})`,
+    pattern: String.raw`((?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?\s*(?::=|=>|:|=)\s*["']?)(?!\[REDACTED\])([^\s"'\x60;,(){}[\]<>$]{8,200})`,
     flags: "i",
     keep: true,
     entropy: 3,
+    needsDigit: true,
+    skipCode: true,
   },
 ];
