@@ -14,20 +14,43 @@ const REPLACEMENT = "[REDACTED]";
 interface CompiledRule {
   id: string;
   re: RegExp;
+  /** The rule's `{B}`: checked on each match. */
+  bounded: boolean;
+  hints: readonly string[];
+  caseless: boolean;
   keep: boolean;
   entropy: number | undefined;
   needsDigit: boolean;
   skipCode: boolean;
 }
 
-const COMPILED: readonly CompiledRule[] = SECRET_RULES.map((r) => ({
-  id: r.id,
-  re: new RegExp(r.pattern.replaceAll("{B}", TOKEN_BOUNDARY), `g${r.flags ?? ""}`),
-  keep: r.keep === true,
-  entropy: r.entropy,
-  needsDigit: r.needsDigit === true,
-  skipCode: r.skipCode === true,
-}));
+const COMPILED: readonly CompiledRule[] = SECRET_RULES.map((r) => {
+  const bounded = r.pattern.startsWith("{B}");
+  const flags = r.flags ?? "";
+  return {
+    id: r.id,
+    re: new RegExp(bounded ? r.pattern.slice(3) : r.pattern, `g${flags}`),
+    bounded,
+    hints: r.hints,
+    caseless: flags.includes("i"),
+    keep: r.keep === true,
+    entropy: r.entropy,
+    needsDigit: r.needsDigit === true,
+    skipCode: r.skipCode === true,
+  };
+});
+
+/** A token's left boundary (secret-rules.ts, `{B}`) at `offset`. */
+const ANSI_BEFORE = new RegExp(`${TOKEN_BOUNDARY}$`);
+function atBoundary(text: string, offset: number): boolean {
+  if (offset === 0) return true;
+  const prev = text.charCodeAt(offset - 1);
+  const word =
+    (prev >= 48 && prev <= 57) || (prev >= 65 && prev <= 90) || (prev >= 97 && prev <= 122) || prev === 95;
+  if (!word) return true;
+  // Directly after an ANSI colour code (`\x1b[31m`), whose last letter is a word character.
+  return ANSI_BEFORE.test(text.slice(Math.max(0, offset - 16), offset));
+}
 
 /** The ids of the rules, for documentation and tests. */
 export const SECRET_RULE_IDS: readonly string[] = COMPILED.map((r) => r.id);
@@ -65,8 +88,17 @@ function looksLikeCode(v: string): boolean {
 /** Apply the format rules to a text. Pure. */
 function redactFormats(text: string): string {
   let out = text;
+  let lower: string | null = null;
   for (const rule of COMPILED) {
+    const hay = rule.caseless ? (lower ??= out.toLowerCase()) : out;
+    if (!rule.hints.some((h) => hay.includes(h))) continue;
+    let changed = false;
     out = out.replace(rule.re, (match: string, ...groups: unknown[]) => {
+      if (rule.bounded) {
+        const offset = groups[groups.length - 2] as number;
+        const whole = groups[groups.length - 1] as string;
+        if (!atBoundary(whole, offset)) return match;
+      }
       const prefix = rule.keep && typeof groups[0] === "string" ? groups[0] : "";
       const value =
         rule.entropy !== undefined && typeof groups[1] === "string" ? groups[1] : match.slice(prefix.length);
@@ -78,8 +110,10 @@ function redactFormats(text: string): string {
         // Words and simple identifiers are settings, not secrets (`token: required`).
         if (/^[a-z]+(?:[_-][a-z]+)*$/.test(value) || /^(?:true|false|null|none)$/i.test(value)) return match;
       }
+      changed = true;
       return `${prefix}${REPLACEMENT}${match.slice(prefix.length + value.length)}`;
     });
+    if (changed) lower = null;
   }
   return out;
 }
