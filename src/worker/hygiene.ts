@@ -92,20 +92,52 @@ function safeKill(kill: KillFn, pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** The reset command for a job: the host's setting wins over the repository's. Empty: none. */
-export function chooseResetCommand(hostCommand: string | undefined, repoCommand: string | undefined): string {
-  return (hostCommand ?? "").trim() || (repoCommand ?? "").trim();
+/**
+ * The reset command for a job and where it runs: the host's setting (the operator's) wins and
+ * runs on the host; the repository's `commands.reset` comes from the job's commit, so it is
+ * the repository's code and runs where the job's commands run, in its sandbox. Empty: none.
+ */
+export function chooseResetCommand(
+  hostCommand: string | undefined,
+  repoCommand: string | undefined,
+): { command: string; where: "host" | "job" } {
+  const host = (hostCommand ?? "").trim();
+  if (host) return { command: host, where: "host" };
+  return { command: (repoCommand ?? "").trim(), where: "job" };
 }
+
+/** How a reset command is run: on the host, or through the job's executor. */
+export type ResetRunner = (
+  command: string,
+  opts: { env: Record<string, string>; timeoutMs: number; signal?: AbortSignal },
+) => Promise<CommandResult>;
+
+const onHost =
+  (base: NodeJS.ProcessEnv): ResetRunner =>
+  (command, o) =>
+    runHostCommand(command, {
+      env: { ...base, ...o.env },
+      timeoutMs: o.timeoutMs,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
 
 /** Run the reset command; `tt-smi -r` sometimes fails once, so a failure is retried once. */
 export async function resetCards(
   command: string,
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    /** The job's variables (AUTOFIX_CARDS, TT_VISIBLE_DEVICES), on top of the runner's. */
+    jobEnv?: Record<string, string>;
+    runner?: ResetRunner;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<{ ok: true; attempts: number } | { ok: false; error: string }> {
+  const run = opts.runner ?? onHost(opts.env ?? process.env);
   let last: CommandResult | undefined;
   for (let attempt = 1; attempt <= 2; attempt++) {
-    last = await runHostCommand(command, {
-      env: opts.env ?? process.env,
+    last = await run(command, {
+      env: opts.jobEnv ?? {},
       timeoutMs: opts.timeoutMs ?? 120_000,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });

@@ -81,7 +81,15 @@ export interface HostHooks {
   /** Called when the health check failed (the service pauses taking jobs until healthy). */
   onUnhealthy(plan: PoolPlan, reason: string): void;
   /** After the job: kill processes left holding the cards, reset them. */
-  afterJob(plan: PoolPlan, info: { repoResetCommand: string; cards: string[] }): Promise<void>;
+  afterJob(
+    plan: PoolPlan,
+    info: {
+      repoResetCommand: string;
+      cards: string[];
+      /** The job's executor, still open: the repository's reset command runs through it. */
+      executor: JobExecutor | null;
+    },
+  ): Promise<void>;
 }
 
 export interface ActiveJobHandle {
@@ -383,25 +391,29 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
   async function cleanup(a: Attempt): Promise<void> {
     a.unwire();
     await deps.cancel.clear(plan.pool, a.jobId).catch(() => {});
+    // Nothing of the job runs from here on; its executor stays open for the repository's reset.
     await a.executor
-      ?.dispose()
-      .catch((err) => log.warn({ err, jobId: a.jobId }, "could not dispose of the job's executor"));
-    const ws = a.ws;
+      ?.killAll()
+      .catch((err) => log.warn({ err, jobId: a.jobId }, "could not stop the job's processes"));
     const repoResetCommand = a.config?.commands.reset ?? "";
-    if (ws)
-      await deps.workspaces
-        .remove(ws)
-        .catch((err) => log.warn({ err, dir: ws.dir }, "could not remove the workspace"));
     if (a.cards) {
       const cards = a.cards;
       try {
-        await deps.host.afterJob(plan, { repoResetCommand, cards });
+        await deps.host.afterJob(plan, { repoResetCommand, cards, executor: a.executor });
       } catch (err) {
         log.warn({ err, pool: plan.pool }, "card hygiene after the job failed");
       } finally {
         deps.host.releaseCards(cards);
       }
     }
+    await a.executor
+      ?.dispose()
+      .catch((err) => log.warn({ err, jobId: a.jobId }, "could not dispose of the job's executor"));
+    const ws = a.ws;
+    if (ws)
+      await deps.workspaces
+        .remove(ws)
+        .catch((err) => log.warn({ err, dir: ws.dir }, "could not remove the workspace"));
   }
 
   async function reportInvalid(job: Job, why: string): Promise<void> {

@@ -98,13 +98,29 @@ export function createHostHooks(
       });
       if (killed.length > 0)
         logger.warn({ pids: killed, pool: plan.pool }, "killed processes left holding the cards");
-      const command = chooseResetCommand(host.resetCommand, info.repoResetCommand);
+      const { command, where } = chooseResetCommand(host.resetCommand, info.repoResetCommand);
       if (!command) return;
       // The command learns the job's cards (`tt-smi -r $AUTOFIX_CARDS` resets just those).
       const list = info.cards.join(",");
-      const env = { ...(host.env ?? process.env), AUTOFIX_CARDS: list, TT_VISIBLE_DEVICES: list };
-      const r = await resetCards(command, { env });
-      if (r.ok) logger.info({ command, attempts: r.attempts, pool: plan.pool }, "cards reset");
+      const jobEnv = { AUTOFIX_CARDS: list, TT_VISIBLE_DEVICES: list };
+      // The operator's command runs on the host; the repository's is the repository's code and
+      // runs where the job's commands ran, in the job's sandbox with only its cards.
+      const executor = info.executor;
+      if (where === "job" && !executor) {
+        logger.warn(
+          { pool: plan.pool },
+          "the repository's reset command was not run: the job has no executor",
+        );
+        return;
+      }
+      const r = await resetCards(command, {
+        ...(host.env ? { env: host.env } : {}),
+        jobEnv,
+        ...(where === "job" && executor
+          ? { runner: (cmd, o) => executor.run(cmd, { env: o.env, timeoutMs: o.timeoutMs }) }
+          : {}),
+      });
+      if (r.ok) logger.info({ command, where, attempts: r.attempts, pool: plan.pool }, "cards reset");
       else
         logger.error({ pool: plan.pool, error: r.error }, "card reset failed; the next health check decides");
     },

@@ -54,9 +54,13 @@ describe("device holders", () => {
 
 describe("reset and health", () => {
   it("the host reset command wins over the repository's; empty means none", () => {
-    expect(chooseResetCommand("tt-smi -glx_reset_auto", "tt-smi -r")).toBe("tt-smi -glx_reset_auto");
-    expect(chooseResetCommand(undefined, "tt-smi -r")).toBe("tt-smi -r");
-    expect(chooseResetCommand(" ", "")).toBe("");
+    expect(chooseResetCommand("tt-smi -glx_reset_auto", "tt-smi -r")).toEqual({
+      command: "tt-smi -glx_reset_auto",
+      where: "host",
+    });
+    // The repository's command is its code: it runs in the job's sandbox, never on the host.
+    expect(chooseResetCommand(undefined, "tt-smi -r")).toEqual({ command: "tt-smi -r", where: "job" });
+    expect(chooseResetCommand(" ", "")).toEqual({ command: "", where: "job" });
   });
   it("retries a failed reset once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "autofix-reset-"));
