@@ -86,7 +86,15 @@ function looksLikeCode(v: string): boolean {
 }
 
 /** Apply the format rules to a text. Pure. */
-function redactFormats(text: string): string {
+/** The replacement for `secret`: with `keepLines`, followed by as many newlines as it held. */
+function replacement(secret: string, keepLines: boolean): string {
+  if (!keepLines) return REPLACEMENT;
+  let n = 0;
+  for (let i = secret.indexOf("\n"); i >= 0; i = secret.indexOf("\n", i + 1)) n++;
+  return REPLACEMENT + "\n".repeat(n);
+}
+
+function redactFormats(text: string, keepLines: boolean): string {
   let out = text;
   let lower: string | null = null;
   for (const rule of COMPILED) {
@@ -111,11 +119,19 @@ function redactFormats(text: string): string {
         if (/^[a-z]+(?:[_-][a-z]+)*$/.test(value) || /^(?:true|false|null|none)$/i.test(value)) return match;
       }
       changed = true;
-      return `${prefix}${REPLACEMENT}${match.slice(prefix.length + value.length)}`;
+      return `${prefix}${replacement(value, keepLines)}${match.slice(prefix.length + value.length)}`;
     });
     if (changed) lower = null;
   }
   return out;
+}
+
+export interface RedactOptions {
+  /**
+   * Keep the text's line count: a multi-line secret (a PEM block) becomes `[REDACTED]` and as
+   * many empty lines, so line numbers after it stay right (read_file).
+   */
+  keepLines?: boolean;
 }
 
 /** Values shorter than this are too likely to occur by chance to be redacted by value. */
@@ -147,7 +163,7 @@ export class Redactor {
   }
 
   /** Redact one string: live values first, then every known format. */
-  redact(text: string): string {
+  redact(text: string, opts: RedactOptions = {}): string {
     if (!text) return text;
     let out = text;
     if (this.#live.size > 0) {
@@ -158,9 +174,9 @@ export class Redactor {
           .join("|"),
         "g",
       );
-      out = out.replace(this.#liveRe, REPLACEMENT);
+      out = out.replace(this.#liveRe, (m) => replacement(m, opts.keepLines === true));
     }
-    return redactFormats(out);
+    return redactFormats(out, opts.keepLines === true);
   }
 
   /** Redact every string inside a JSON-like value (for structured logs and job snapshots). */
@@ -194,8 +210,14 @@ function escapeRegExp(s: string): string {
 /** The process-wide redactor. Secrets from the environment are registered by loadSettings(). */
 export const redactor = new Redactor();
 
+/** One argument, so `lines.map(redact)` stays right. */
 export function redact(text: string): string {
   return redactor.redact(text);
+}
+
+/** `redact` keeping the line count (see RedactOptions.keepLines). */
+export function redactKeepingLines(text: string): string {
+  return redactor.redact(text, { keepLines: true });
 }
 
 /** Environment variable names whose values are secrets, by exact name or suffix. */

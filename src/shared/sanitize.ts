@@ -14,6 +14,8 @@ const HTML_COMMENT_CLOSED = /<!--[\s\S]*?-->/g;
  * empty `<>` destination (`[//]: # (hidden)`, `[comment]: <> (hidden)`).
  */
 const MD_COMMENT = /^[ \t]{0,3}\[[^\]\n]*\]:[ \t]*(?:#|<>)(?:[ \t][^\n]*)?$/gm;
+/** The same in tool output, also after read_file's line number (which is kept). */
+const MD_COMMENT_NUMBERED = /^([ \t]*\d+ {2})?[ \t]{0,3}\[[^\]\n]*\]:[ \t]*(?:#|<>)(?:[ \t][^\n]*)?$/gm;
 /**
  * Invisible characters: every format character (Cf, which covers zero-width spaces and joiners,
  * bidi embeddings, overrides and isolates, the BOM, soft hyphen, invisible operators, Unicode
@@ -57,9 +59,9 @@ export function stripHiddenCounted(text: string): { text: string; removed: Hidde
       comments++;
       return "";
     })
-    .replace(MD_COMMENT, () => {
+    .replace(MD_COMMENT_NUMBERED, (_m, lineNo: string | undefined) => {
       comments++;
-      return "";
+      return lineNo ?? "";
     })
     .replace(INVISIBLE, () => {
       characters++;

@@ -252,6 +252,14 @@ describe("redactor corpus", () => {
     expect(out).toBe("before\n[REDACTED]");
   });
 
+  it("can keep the line count, so line numbers after a key stay right", () => {
+    const text = `line 1\n${rsa}line after`;
+    const out = redactor.redact(text, { keepLines: true });
+    expect(out.split("\n")).toHaveLength(text.split("\n").length);
+    expect(out.split("\n")[1]).toBe("[REDACTED]");
+    expect(out.endsWith("\nline after")).toBe(true);
+  });
+
   it("redacts every provider inside one long log", () => {
     const log = SECRETS.map((s) => s.text).join("\n");
     const out = redactor.redact(log);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { redact } from "../../shared/redact.js";
 import { clip } from "../output.js";
 import { confinePath } from "../paths.js";
 import { defineTool, fail, MAX_TOOL_CHARS, ok } from "./define.js";
@@ -38,6 +39,7 @@ export const gitDiffTool = defineTool({
     ]
       .filter(Boolean)
       .join("\n\n");
-    return ok(clip(text, MAX_TOOL_CHARS));
+    // Redact before clipping: a cut could leave half a key or token no rule recognises.
+    return ok(clip(redact(text), MAX_TOOL_CHARS));
   },
 });

@@ -1,6 +1,7 @@
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { redact, redactKeepingLines } from "../../shared/redact.js";
 import { confinePath } from "../paths.js";
 import { defineTool, fail, ok, relPath } from "./define.js";
 import { openInWorkspace, readOpened } from "./fs-safe.js";
@@ -69,7 +70,8 @@ export const readFileTool = defineTool({
       await file.fh.close();
     }
     if (buf.subarray(0, 8000).includes(0)) return fail(`${rel} is a binary file (${buf.length} bytes)`);
-    const lines = buf.toString("utf8").split("\n");
+    // Redact before the cuts below (line range, character limit), keeping line numbers right.
+    const lines = redactKeepingLines(buf.toString("utf8")).split("\n");
     const start = input.start_line ?? 1;
     const end = Math.min(input.end_line ?? lines.length, lines.length, start + MAX_READ_LINES - 1);
     if (start > lines.length)
@@ -132,7 +134,7 @@ export const searchTool = defineTool({
     if (r.exitCode === 1) return ok("no matches");
     if (r.exitCode !== 0)
       return fail(`search failed: ${r.stderr.slice(0, 500) || (r.timedOut ? "timed out" : "cancelled")}`);
-    const lines = String(r.stdout).split("\n");
+    const lines = redact(String(r.stdout)).split("\n");
     const shown = lines.slice(0, MAX_SEARCH_LINES).map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l));
     if (lines.length > MAX_SEARCH_LINES)
       shown.push(`[... ${lines.length - MAX_SEARCH_LINES} more matching lines; narrow the search]`);
