@@ -6,6 +6,7 @@ import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AgentResult, type RunFixAgentOptions, runFixAgent } from "../../src/agent/index.js";
 import type { FixRequest } from "../../src/contracts/fix-request.js";
+import { createSandbox } from "../../src/sandbox/factory.js";
 import { createHostExecutor } from "../../src/sandbox/host.js";
 import { ADD_BUGGY, addBugReproduce } from "../helpers/add-bug.js";
 import {
@@ -354,6 +355,64 @@ echo more >> README.md && bash ${TEST_DIR}/run_test.sh`;
     expect(result.git.reproCommitSha).toBeNull();
   });
 });
+
+describe.runIf(process.getuid?.() === 0 && existsSync("/usr/bin/bwrap"))(
+  "a gate in its own bubblewrap sandbox",
+  { timeout: 120_000 },
+  () => {
+    it("does not see the workspace: a file the test reads there by absolute path is not found", async () => {
+      repo = await makeRepo({ "src/add.sh": ADD_BUGGY, "NOTES.md": "notes\n" });
+      const made = await createSandbox({
+        mode: "bwrap",
+        poolImages: {},
+        engine: {},
+        uid: 65534,
+        gid: 65534,
+        networkRepos: [],
+        deviceDir: path.join(repo.outside, "no-devices"),
+        setting: { name: "AUTOFIX_SANDBOX", none: "AUTOFIX_SANDBOX=none" },
+      });
+      if (!made.ok) throw new Error(made.problem);
+      const factory = made.sandbox.factory;
+      const spec = { env: {}, cards: [], jobId: "cheat" };
+      const executor = await factory({ ...spec, workspace: repo.dir });
+      const override = path.join(repo.dir, ".override");
+      try {
+        const result = await run(
+          [
+            calls(
+              tool("write_file", {
+                path: `${TEST_DIR}/tests/test_add.sh`,
+                content: `[ -f ${override} ] && exit 0\nout=$(bash src/add.sh 2 3)\n[ "$out" = 5 ] || { echo "expected 5, got $out"; exit 1; }\n`,
+              }),
+              tool("write_file", { path: `${TEST_DIR}/README.md`, content: "# add\n" }),
+              tool("write_file", {
+                path: `${TEST_DIR}/run_test.sh`,
+                content: `#!/usr/bin/env bash\ncd "$(dirname "$0")/../.."\nexec bash ${TEST_DIR}/tests/test_add.sh\n`,
+                executable: true,
+              }),
+            ),
+            finishRepro,
+            cmd(
+              `touch ${override} && echo .override >> .git/info/exclude && echo more >> NOTES.md && bash ${TEST_DIR}/run_test.sh && echo PASSED-HERE`,
+            ),
+            finishFix,
+          ],
+          { executor, gateExecutor: (dir) => factory({ ...spec, jobId: "cheat-gate", workspace: dir }) },
+        );
+        expect(toolResults().some((r) => r.content.includes("PASSED-HERE"))).toBe(true);
+        expect(result.phases.map((p) => [p.phase, p.status])).toEqual([
+          ["reproduce", "passed"],
+          ["fix", "failed"],
+        ]);
+        expect(await refusedOrClean(result)).toBe("refused");
+        expect(result.reason).toContain("expected 5, got -1");
+      } finally {
+        await executor.dispose();
+      }
+    });
+  },
+);
 
 describe("a fix may not weaken the tests' neighbourhood", { timeout: 120_000 }, () => {
   it("refuses a fix that deletes a test file, tells the model why and reports it", async () => {
