@@ -98,7 +98,8 @@ function redactFormats(text: string, keepLines: boolean): string {
   let out = text;
   let lower: string | null = null;
   for (const rule of COMPILED) {
-    const hay = rule.caseless ? (lower ??= out.toLowerCase()) : out;
+    if (rule.caseless && lower === null) lower = out.toLowerCase();
+    const hay = rule.caseless && lower !== null ? lower : out;
     if (!rule.hints.some((h) => hay.includes(h))) continue;
     let changed = false;
     out = out.replace(rule.re, (match: string, ...groups: unknown[]) => {
