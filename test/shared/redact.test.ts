@@ -2,13 +2,16 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Redactor, registerEnvSecrets } from "../../src/shared/redact.js";
 
+/** Deterministic random alphanumerics (mulberry32; integer-exact, unlike a float LCG). */
 const alnum = (n: number, seed = 7) => {
   const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   let s = "";
-  let x = seed;
+  let x = seed >>> 0;
   for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    s += chars[x % chars.length];
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(x ^ (x >>> 15), x | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    s += chars[((t ^ (t >>> 14)) >>> 0) % chars.length];
   }
   return s;
 };
