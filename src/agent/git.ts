@@ -1,3 +1,4 @@
+import { lstat, readlink } from "node:fs/promises";
 import path from "node:path";
 import { COMMIT_EMAIL, SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../git/safe.js";
 import type { JobExecutor } from "../sandbox/executor.js";
@@ -67,7 +68,9 @@ export async function changedPaths(exec: JobExecutor, rev: string): Promise<stri
  * Make a commit whose parent is `parent` and whose tree is the parent's tree plus the current
  * worktree state of `paths` (added, modified or deleted), without touching HEAD, the index or
  * the worktree. Uses a temporary index inside the repository's git folder (visible wherever
- * the executor runs).
+ * the executor runs). The content is the worktree's bytes as they are (`hash-object
+ * --no-filters`): no clean filter, eol conversion or attribute of the model's (`.git/info/
+ * attributes`, `.git/config`) changes what is committed, and none of its commands runs.
  */
 export async function commitPaths(
   exec: JobExecutor,
@@ -83,9 +86,58 @@ export async function commitPaths(
   const env = { GIT_INDEX_FILE: index };
   try {
     await git(exec, ["read-tree", parent], { env, ...opts });
-    if (paths.length > 0) {
-      // --all records deletions too; -f would add ignored files, which we do not want.
-      await git(exec, ["add", "--all", "--", ...paths.map((p) => `:(literal)${p}`)], { env, ...opts });
+    const records: string[] = [];
+    const files: string[] = [];
+    for (const p of [...new Set(paths)]) {
+      if (p.includes("\n") || p.includes("\0"))
+        throw new GitError(`cannot commit a path with a newline: ${JSON.stringify(p)}`);
+      const st = await lstat(path.join(exec.workspace, p)).catch(() => null);
+      if (!st) records.push(`0 ${"0".repeat(40)}\t${p}`);
+      else if (st.isSymbolicLink()) {
+        const r = await exec.run(["git", ...SAFE_GIT_CONFIG, "hash-object", "-w", "--stdin"], {
+          cwd: exec.workspace,
+          env: { ...SAFE_GIT_ENV },
+          input: await readlink(path.join(exec.workspace, p)),
+          timeoutMs: 120_000,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        if (r.exitCode !== 0)
+          throw new GitError(`git hash-object failed for ${p}: ${r.stderr.slice(0, 300)}`);
+        records.push(`120000 ${r.stdout.trim()}\t${p}`);
+      } else if (st.isFile()) files.push(p);
+      // Anything else (a folder: a nested repository) is not committed, as `git add` would not.
+    }
+    if (files.length > 0) {
+      const r = await exec.run(
+        ["git", ...SAFE_GIT_CONFIG, "hash-object", "-w", "--no-filters", "--stdin-paths"],
+        {
+          cwd: exec.workspace,
+          env: { ...SAFE_GIT_ENV },
+          input: `${files.join("\n")}\n`,
+          timeoutMs: 120_000,
+          headBytes: 0,
+          tailBytes: 64 * 1024 * 1024,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        },
+      );
+      const ids = r.stdout.trim().split("\n");
+      if (r.exitCode !== 0 || ids.length !== files.length)
+        throw new GitError(`git hash-object failed: ${r.stderr.slice(0, 300)}`);
+      for (const [i, p] of files.entries()) {
+        const st = await lstat(path.join(exec.workspace, p));
+        records.push(`${st.mode & 0o111 ? "100755" : "100644"} ${ids[i]}\t${p}`);
+      }
+    }
+    if (records.length > 0) {
+      // A zero mode removes the entry: deletions are recorded too.
+      const r = await exec.run(["git", ...SAFE_GIT_CONFIG, "update-index", "-z", "--index-info"], {
+        cwd: exec.workspace,
+        env: { ...SAFE_GIT_ENV, ...env },
+        input: records.map((l) => `${l}\0`).join(""),
+        timeoutMs: 120_000,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      if (r.exitCode !== 0) throw new GitError(`git update-index failed: ${r.stderr.slice(0, 300)}`);
     }
     const tree = (await git(exec, ["write-tree"], { env, ...opts })).stdout.trim();
     return (
