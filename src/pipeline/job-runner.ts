@@ -48,6 +48,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       origin: `${job.source} trigger on ${target.owner}/${target.repo}#${target.number}`,
       request: job.request,
       executor: ctx.executor,
+      webBase: settings.githubWebUrl,
       ...(ctx.gateExecutor ? { gateExecutor: ctx.gateExecutor } : {}),
       ...(ctx.config ? { config: ctx.config } : {}),
       drain: ctx.drain,

@@ -70,6 +70,8 @@ export interface PipelineInput {
   /** Link back to where the request came from (status comment, tracking issue). */
   originUrl?: string;
   reportDir: string;
+  /** GitHub's web base (github.com or GHE): links of the model's may point only into the repository there. */
+  webBase?: string;
   /** Where to publish; null means keep everything local (no token, or a dry run). */
   publish: PublishTarget | null;
   /** Print what would be published instead of publishing. */
@@ -124,6 +126,10 @@ async function readTestFiles(workspace: string, path: string): Promise<TestFile[
 
 export async function runPipeline(input: PipelineInput): Promise<PipelineOutput> {
   const workspace = input.executor.workspace;
+  // The repository's own GitHub pages: the only place a link in the model's prose may point.
+  const linkBase = input.publish
+    ? `${(input.webBase ?? "https://github.com").replace(/\/+$/, "")}/${input.publish.owner}/${input.publish.repo}`
+    : undefined;
   const now = input.now ?? (() => new Date());
   const startedAt = now();
   const planned: string[] = [];
@@ -178,6 +184,8 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       authors,
       testFiles,
       ...(input.originUrl ? { origin: input.originUrl } : {}),
+      ...(input.webBase ? { webBase: input.webBase } : {}),
+      ...(linkBase ? { allowedLinkBase: linkBase } : {}),
     });
     if (input.dryRun || !input.publish) {
       planned.push(
@@ -238,6 +246,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
 
   const finishedAt = now();
   const reportInput: ReportInput = {
+    ...(linkBase ? { allowedLinkBase: linkBase } : {}),
     runId: input.runId,
     origin: input.origin,
     request: input.request,

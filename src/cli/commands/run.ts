@@ -198,6 +198,15 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
             branch: branch.name,
             reportDir: plan.outDir,
             publish,
+            // github.com's web pages, or GHE's (the API base without /api/v3).
+            ...(plan.target
+              ? {
+                  webBase:
+                    plan.target.apiBase === "https://api.github.com"
+                      ? "https://github.com"
+                      : plan.target.apiBase.replace(/\/api\/v3$/, ""),
+                }
+              : {}),
             dryRun: plan.dryRun,
             ...(plan.token ? { logsToken: plan.token } : {}),
             client: deps.client(),
