@@ -76,6 +76,7 @@ export async function pushBranch(input: PushBranchInput): Promise<PushResult> {
   const base = {
     cwd: input.workspace,
     helperPath: input.helperPath,
+    remoteUrl: input.remoteUrl,
     ...(input.token ? { token: input.token } : {}),
     ...(input.signal ? { signal: input.signal } : {}),
     ...(input.baseEnv ? { baseEnv: input.baseEnv } : {}),

@@ -125,7 +125,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     }
   }
 
-  #gitOpts(extra: { cwd?: string; token?: string; signal?: AbortSignal }) {
+  #gitOpts(extra: { cwd?: string; token?: string; signal?: AbortSignal; remoteUrl?: string }) {
     return {
       helperPath: this.helperPath,
       ...(this.#opts.baseEnv ? { baseEnv: this.#opts.baseEnv } : {}),
@@ -162,7 +162,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
       this.stats.fetches++;
       const first = await remoteGit(
         ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, ...specs],
-        this.#gitOpts({ cwd: mirror, ...tok, ...sig }),
+        this.#gitOpts({ cwd: mirror, remoteUrl: url, ...tok, ...sig }),
       );
       if (first.cancelled) throw new RemoteGitError("git fetch cancelled", first);
       if (first.exitCode !== 0) {
@@ -178,7 +178,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
             url,
             "+refs/heads/*:refs/heads/*",
           ],
-          this.#gitOpts({ cwd: mirror, ...tok, ...sig }),
+          this.#gitOpts({ cwd: mirror, remoteUrl: url, ...tok, ...sig }),
         );
         if (!(await this.#hasCommit(mirror, input.sha))) {
           throw new Error(

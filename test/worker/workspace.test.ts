@@ -87,23 +87,41 @@ describe("WorkspaceManager", () => {
 });
 
 describe("git credentials", () => {
-  it("the token travels only in the environment, to a helper that prints it for get", () => {
+  it("the token travels only in the environment, to a helper that answers only the remote it is for", () => {
     const token = `ghs_${"a".repeat(40)}`;
-    const env = gitEnv({ PATH: process.env.PATH, [GIT_TOKEN_ENV]: "stale", GIT_ASKPASS: "/x" }, token);
+    const remote = "https://github.com/acme/widget.git";
+    const env = gitEnv(
+      { PATH: process.env.PATH, [GIT_TOKEN_ENV]: "stale", GIT_ASKPASS: "/x" },
+      token,
+      remote,
+    );
     expect(env[GIT_TOKEN_ENV]).toBe(token);
     expect(env.GIT_ASKPASS).toBeUndefined();
     expect(env.GIT_TERMINAL_PROMPT).toBe("0");
+    // Without the remote it is for, the token is not offered at all.
+    expect(gitEnv({ PATH: process.env.PATH }, token)[GIT_TOKEN_ENV]).toBeUndefined();
     const args = credentialArgs("/work dir/bin/helper");
     expect(args.join(" ")).not.toContain(token);
-    expect(args).toEqual(["-c", "credential.helper=", "-c", "credential.helper=!'/work dir/bin/helper'"]);
-    const out = execFileSync("sh", ["-c", CREDENTIAL_HELPER_SCRIPT, "helper", "get"], {
-      env,
-      encoding: "utf8",
-    });
-    expect(out).toBe(`username=x-access-token\npassword=${token}\n`);
-    expect(
-      execFileSync("sh", ["-c", CREDENTIAL_HELPER_SCRIPT, "helper", "store"], { env, encoding: "utf8" }),
-    ).toBe("");
+    expect(args).toEqual([
+      "-c",
+      "credential.helper=",
+      "-c",
+      "credential.helper=!'/work dir/bin/helper'",
+      "-c",
+      "credential.useHttpPath=true",
+    ]);
+    const ask = (input: string, op = "get") =>
+      execFileSync("sh", ["-c", CREDENTIAL_HELPER_SCRIPT, "helper", op], { env, input, encoding: "utf8" });
+    expect(ask("protocol=https\nhost=github.com\npath=acme/widget.git\n\n")).toBe(
+      `username=x-access-token\npassword=${token}\n`,
+    );
+    expect(ask("protocol=https\nhost=github.com\npath=acme/widget\n\n")).toContain(token);
+    // Any other host, path or protocol gets nothing: a redirected remote cannot collect the token.
+    expect(ask("protocol=https\nhost=evil.example\npath=acme/widget.git\n\n")).toBe("");
+    expect(ask("protocol=https\nhost=github.com\npath=attacker/loot.git\n\n")).toBe("");
+    expect(ask("protocol=http\nhost=github.com\npath=acme/widget.git\n\n")).toBe("");
+    expect(ask("protocol=https\nhost=github.com\n\n")).toBe("");
+    expect(ask("protocol=https\nhost=github.com\npath=acme/widget.git\n\n", "store")).toBe("");
     expect(repoRemoteUrl("https://github.com/", repo)).toBe("https://github.com/acme/widget.git");
   });
 });
