@@ -193,6 +193,15 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
             origin: `local run (autofix run) in ${plan.repo}`,
             request: plan.request,
             executor,
+            // Every gate check runs a fresh checkout in a sandbox of its own.
+            gateExecutor: (dir) =>
+              sandbox.factory({
+                workspace: dir,
+                env: {},
+                cards: [],
+                jobId: "local-gate",
+                readOnlyPaths: local.objectStores(),
+              }),
             config: ws.config,
             baseSha: plan.baseSha,
             branch: branch.name,
