@@ -14,6 +14,11 @@ export const fixRequestSchema = z
     rawLogs: z.string().min(1).optional(),
     /** Path of an existing reproduction test, relative to the repository root; skips phase 1. */
     existingTestPath: z.string().min(1).optional(),
+    /**
+     * The person asks for a fix that may change tests and their configuration (skip markers,
+     * deleted tests, pytest or CI config), which the harness refuses otherwise.
+     */
+    allowTestChanges: z.boolean().optional(),
   })
   .refine((r) => r.url !== undefined || r.rawLogs !== undefined, {
     message: "needs a log source: an Actions URL or raw logs",

@@ -6,7 +6,14 @@ import type { FixRequest } from "./fix-request.js";
  * The original framework's input file, unchanged: `deterministic`, `url`, `prompt`, `raw-logs`,
  * `existing-test-path`. Every rule violation is reported at once, in plain words.
  */
-export const INFO_JSON_FIELDS = ["deterministic", "url", "prompt", "raw-logs", "existing-test-path"] as const;
+export const INFO_JSON_FIELDS = [
+  "deterministic",
+  "url",
+  "prompt",
+  "raw-logs",
+  "existing-test-path",
+  "allow-test-changes",
+] as const;
 
 export type InfoJsonResult =
   | { ok: true; request: FixRequest; notes: string[] }
@@ -115,6 +122,12 @@ export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): Info
       notes.push("an existing test is given: the reproduction phase is skipped");
   }
 
+  const allow = obj["allow-test-changes"];
+  if (allow !== undefined && allow !== null && typeof allow !== "boolean")
+    problems.push(`"allow-test-changes" must be true or false; got ${JSON.stringify(allow)}`);
+  if (allow === true)
+    notes.push("allow-test-changes: the fix may change tests and their configuration (normally refused)");
+
   if (problems.length > 0) return { ok: false, problems, notes };
   const request: FixRequest = {
     deterministic: det as boolean,
@@ -122,6 +135,7 @@ export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): Info
     ...(url !== undefined ? { url: url.trim() } : {}),
     ...(rawLogs !== undefined && url === undefined ? { rawLogs } : {}),
     ...(existingTestPath !== undefined ? { existingTestPath } : {}),
+    ...(allow === true ? { allowTestChanges: true } : {}),
   };
   return { ok: true, request, notes };
 }

@@ -15,6 +15,8 @@ export type Command =
       kind: "run";
       prompt: string;
       deterministic: boolean;
+      /** --allow-test-changes: the fix may change tests and their configuration. */
+      allowTestChanges?: boolean;
       existingTestPath?: string;
       url?: string;
       pool?: string;
@@ -32,6 +34,7 @@ export const USAGE = [
   "  --test PATH             use an existing reproduction test (skips the reproduction phase)",
   "  --logs URL              GitHub Actions run or job URL with the failing logs",
   `  --pool NAME             hardware pool (${POOL_NAMES.join(", ")})`,
+  "  --allow-test-changes    the fix may change tests and their config (skips, deleted tests, pytest or CI config); refused otherwise",
   "/autofix status          refresh the status comment",
   "/autofix cancel          stop the running or queued job",
   "/autofix retry           run the last request again",
@@ -91,6 +94,7 @@ export function parseCommand(body: string): Command | null {
   }
 
   let deterministic = true;
+  let allowTestChanges = false;
   let existingTestPath: string | undefined;
   let url: string | undefined;
   let pool: string | undefined;
@@ -105,6 +109,7 @@ export function parseCommand(body: string): Command | null {
     };
     if (t === "--flaky" || t === "--nd" || t === "--non-deterministic") deterministic = false;
     else if (t === "--deterministic") deterministic = true;
+    else if (t === "--allow-test-changes") allowTestChanges = true;
     else if (t === "--test") {
       const v = value();
       if (!v) return { kind: "invalid", error: "`--test` needs a path" };
@@ -136,6 +141,7 @@ export function parseCommand(body: string): Command | null {
     kind: "run",
     prompt: words.join(" "),
     deterministic,
+    ...(allowTestChanges ? { allowTestChanges } : {}),
     ...(existingTestPath !== undefined ? { existingTestPath } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(pool !== undefined ? { pool } : {}),

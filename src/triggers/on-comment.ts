@@ -198,6 +198,7 @@ async function runCommand(
         deterministic: command.deterministic,
         ...(command.url ? { url: command.url } : {}),
         ...(command.existingTestPath ? { existingTestPath: command.existingTestPath } : {}),
+        ...(command.allowTestChanges ? { allowTestChanges: true } : {}),
       });
       if (!built.ok) {
         await reply(octokit, target, `\`/autofix\`: ${built.error}. Nothing was queued.\n\n${USAGE}`);

@@ -51,7 +51,13 @@ export type RequestOrError = { ok: true; request: FixRequest } | { ok: false; er
  */
 export function buildRequest(
   t: TriggerTarget,
-  opts: { prompt?: string; deterministic?: boolean; url?: string; existingTestPath?: string },
+  opts: {
+    prompt?: string;
+    deterministic?: boolean;
+    url?: string;
+    existingTestPath?: string;
+    allowTestChanges?: boolean;
+  },
 ): RequestOrError {
   const title = stripHidden(t.title).trim();
   const body = stripHidden(t.body ?? "").trim();
@@ -73,6 +79,7 @@ export function buildRequest(
       prompt,
       ...(url ? { url } : { rawLogs: body }),
       ...(opts.existingTestPath ? { existingTestPath: opts.existingTestPath } : {}),
+      ...(opts.allowTestChanges ? { allowTestChanges: true } : {}),
     },
   };
 }

@@ -440,6 +440,24 @@ describe("a fix may not weaken the tests' neighbourhood", { timeout: 120_000 }, 
     expect(result.gateRuns.filter((r) => r.gate === "fix")).toHaveLength(0);
   });
 
+  it("accepts the same deletion when the request allows test changes (--allow-test-changes)", async () => {
+    repo = await makeRepo({
+      "src/add.sh": ADD_BUGGY,
+      "tests/test_sub.sh": 'out=$(bash src/add.sh 3 2); [ "$out" = 1 ] || exit 1\n',
+    });
+    const result = await run(
+      [
+        ...addBugReproduce(TEST_DIR),
+        calls(tool("edit_file", { path: "src/add.sh", old_string: "$1 - $2", new_string: "$1 + $2" })),
+        cmd("git rm -q tests/test_sub.sh"),
+        finishFix,
+      ],
+      { request: { ...request, allowTestChanges: true } },
+    );
+    expect(result.status).toBe("succeeded");
+    expect(result.git.changedFiles).toEqual(["src/add.sh", "tests/test_sub.sh"]);
+  });
+
   it("refuses a fix that commits a conftest.py", async () => {
     repo = await makeRepo(PY_FILES);
     const result = await run([

@@ -94,4 +94,18 @@ describe("info.json (the original framework's input)", () => {
       problems: [expect.stringMatching(/ENOENT/)],
     });
   });
+
+  it('"allow-test-changes" must be a boolean, and true lets the fix change tests', () => {
+    const base = { deterministic: true, prompt: "p", "raw-logs": "x" };
+    const ok = validateInfoJson({ ...base, "allow-test-changes": true });
+    expect(ok).toMatchObject({ ok: true, request: { allowTestChanges: true } });
+    expect(validateInfoJson(base)).toMatchObject({ ok: true });
+    expect(validateInfoJson(base).ok && validateInfoJson(base)).not.toHaveProperty(
+      "request.allowTestChanges",
+    );
+    expect(validateInfoJson({ ...base, "allow-test-changes": "yes" })).toMatchObject({
+      ok: false,
+      problems: ['"allow-test-changes" must be true or false; got "yes"'],
+    });
+  });
 });

@@ -60,4 +60,13 @@ describe("/autofix command grammar", () => {
     );
     expect(findActionsUrl("https://github.com/o/r/pull/5")).toBeUndefined();
   });
+
+  it("--allow-test-changes lets a fix change tests, and only when asked", () => {
+    expect(parseCommand("/autofix --allow-test-changes drop the obsolete test")).toMatchObject({
+      kind: "run",
+      allowTestChanges: true,
+      prompt: "drop the obsolete test",
+    });
+    expect(parseCommand("/autofix fix it")).not.toHaveProperty("allowTestChanges");
+  });
 });
