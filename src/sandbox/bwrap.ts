@@ -37,6 +37,7 @@ import {
   until,
 } from "./common.js";
 import {
+  assembleExecutor,
   type ExecOptions,
   ExecutorDisposedError,
   type ExecutorFactory,
@@ -430,17 +431,16 @@ export function createBwrapExecutor(o: BwrapExecutorOptions): JobExecutor {
     await Promise.all([...live.values()].map((s) => s.stop(Math.min(grace, 500))));
   };
 
-  return {
+  return assembleExecutor({
     kind: "bwrap",
     workspace,
     jobEnv,
     run,
     killAll,
-    async dispose() {
+    markDisposed: () => {
       disposed = true;
-      await killAll();
     },
-  };
+  });
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   sandboxEnv,
 } from "./common.js";
 import {
+  assembleExecutor,
   type ExecOptions,
   ExecutorDisposedError,
   type ExecutorFactory,
@@ -376,17 +377,17 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
   // Anything may be left running in the container, so the container goes (the next command starts another).
   const killAll = () => recycle();
 
-  return {
+  return assembleExecutor({
     kind: "container",
     workspace,
     jobEnv,
     run,
     killAll,
-    async dispose() {
+    markDisposed: () => {
       disposed = true;
-      await recycle();
     },
-  };
+    release: () => recycle(),
+  });
 }
 
 /**

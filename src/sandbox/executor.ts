@@ -68,6 +68,33 @@ export function cardEnv(cards: readonly string[]): Record<string, string> {
   return cards.length > 0 ? { TT_VISIBLE_DEVICES: cards.join(",") } : {};
 }
 
+/**
+ * A backend's executor from its parts: `dispose` marks it disposed (the backend's `run` refuses
+ * from then on) and ends what runs, through `release` (default: killAll).
+ */
+export function assembleExecutor(parts: {
+  kind: ExecutorKind;
+  workspace: string;
+  jobEnv: Readonly<Record<string, string>>;
+  run: JobExecutor["run"];
+  killAll: () => Promise<void>;
+  markDisposed: () => void;
+  release?: () => Promise<void>;
+}): JobExecutor {
+  const { kind, workspace, jobEnv, run, killAll } = parts;
+  return {
+    kind,
+    workspace,
+    jobEnv,
+    run,
+    killAll,
+    async dispose() {
+      parts.markDisposed();
+      await (parts.release ?? killAll)();
+    },
+  };
+}
+
 export class ExecutorDisposedError extends Error {
   override name = "ExecutorDisposedError";
 }

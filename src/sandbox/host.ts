@@ -3,6 +3,7 @@ import { type CommandResult, killGroup, reapGroup } from "../shared/process.js";
 import { runTracked } from "./common.js";
 import { scrubEnv } from "./env.js";
 import {
+  assembleExecutor,
   type ExecOptions,
   ExecutorDisposedError,
   type ExecutorFactory,
@@ -51,17 +52,16 @@ export function createHostExecutor(o: HostExecutorOptions): JobExecutor {
     await Promise.all(live.map((g) => reapGroup(g, Math.min(grace, 500))));
   };
 
-  return {
+  return assembleExecutor({
     kind: "host",
     workspace,
     jobEnv,
     run,
     killAll,
-    async dispose() {
+    markDisposed: () => {
       disposed = true;
-      await killAll();
     },
-  };
+  });
 }
 
 /** The factory the worker and `autofix run` use when no sandbox is configured. */
