@@ -95,24 +95,148 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-/** Ping Redis within `ms`; resolves to an error message, or null when it answered. */
+/** Ping Redis within `ms`; resolves to why it cannot be used, for a person ("connection refused at 127.0.0.1:6379"), or null when it answered. */
 export async function checkRedis(target: RedisTarget, ms = 2_000): Promise<string | null> {
-  const client = buildClient(endpointOf(target), {
+  const endpoint = endpointOf(target);
+  const client = buildClient(endpoint, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: ms,
     retryStrategy: () => null,
   });
-  client.on("error", () => {});
+  // ioredis rejects with "Connection is closed." once the socket is gone: the cause is the
+  // last 'error' event (ECONNREFUSED, ENOTFOUND, ...), which is what a person needs to read.
+  let cause: unknown;
+  client.on("error", (err) => {
+    cause ??= err;
+  });
   try {
     await withTimeout(client.connect(), ms, "connecting to Redis");
     await withTimeout(client.ping(), ms, "Redis PING");
     return null;
   } catch (err) {
-    return (err as Error).message;
+    return describeRedisError(cause ?? err, endpoint, { timeoutMs: ms });
   } finally {
     client.disconnect();
   }
+}
+
+/** host:port of a redis:// URL (6379 when the URL has no port); the URL itself when it does not parse. */
+function hostPortOf(url: string): { host: string; port: number } | null {
+  try {
+    const u = new URL(url);
+    return { host: u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", port: u.port ? Number(u.port) : 6379 };
+  } catch {
+    return null;
+  }
+}
+
+/** A REDIS_URL for a person to read: the password replaced by the redactor's `[REDACTED]`. */
+export function displayRedisUrl(url: string): string {
+  const hidden = "autofix-hidden-password";
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = hidden;
+    return u.toString().replace(/\/$/, "").replace(`:${hidden}@`, ":[REDACTED]@");
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:[REDACTED]@");
+  }
+}
+
+/**
+ * Where an endpoint points, for messages: `127.0.0.1:6379`, `sentinels a:26379,b:26379 (master
+ * mymaster)`, `cluster nodes a:7000,b:7001`. Pure.
+ */
+export function describeRedisEndpoint(target: RedisTarget): string {
+  const { url, topology: t } = endpointOf(target);
+  const list = (nodes: Array<{ host: string; port: number }>) =>
+    nodes.map((n) => `${n.host.includes(":") ? `[${n.host}]` : n.host}:${n.port}`).join(",");
+  if (t.kind === "sentinel") return `sentinels ${list(t.sentinels)} (master ${t.name})`;
+  if (t.kind === "cluster") return `cluster nodes ${list(t.nodes)}`;
+  const hp = hostPortOf(url);
+  return hp ? list([hp]) : displayRedisUrl(url);
+}
+
+/**
+ * An ioredis or Node error as one sentence naming the address and the cause: "connection
+ * refused at 127.0.0.1:6379", "host not found: redis.internal", "timed out after 5 s
+ * connecting to 10.0.0.5:6379". The address the socket reports wins over the endpoint's (a
+ * sentinel's master, a cluster node). Messages that only say the socket is gone ("Connection is
+ * closed.", "Stream isn't writeable") become "no connection to ...". Pure.
+ */
+export function describeRedisError(
+  err: unknown,
+  target: RedisTarget,
+  opts: { timeoutMs?: number } = {},
+): string {
+  const e = (err ?? {}) as NodeJS.ErrnoException & {
+    address?: string;
+    port?: number;
+    hostname?: string;
+    errors?: unknown[];
+  };
+  // Node's happy-eyeballs connect reports every address it tried in an AggregateError.
+  if (Array.isArray(e.errors) && e.errors.length > 0 && !e.code)
+    return describeRedisError(e.errors[0], target, opts);
+  const message = String(e.message ?? err ?? "");
+  const fromEndpoint = describeRedisEndpoint(target);
+  const at =
+    e.address !== undefined
+      ? `${e.address.includes(":") ? `[${e.address}]` : e.address}${e.port ? `:${e.port}` : ""}`
+      : fromEndpoint;
+  const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  const code = e.code ?? /\b(E[A-Z]{4,}|EAI_[A-Z]+)\b/.exec(message)?.[1];
+  switch (code) {
+    case "ECONNREFUSED":
+      return `connection refused at ${at}`;
+    case "ENOTFOUND":
+    case "EAI_NONAME":
+    case "EAI_AGAIN":
+    case "EAI_FAIL": {
+      const host =
+        e.hostname ??
+        /(?:ENOTFOUND|EAI_\w+)\s+(\S+)/.exec(message)?.[1] ??
+        hostPortOf(endpointOf(target).url)?.host ??
+        at;
+      return code === "EAI_AGAIN"
+        ? `host not found (DNS did not answer): ${host}`
+        : `host not found: ${host}`;
+    }
+    case "ETIMEDOUT":
+      return `timed out${opts.timeoutMs ? ` after ${seconds(opts.timeoutMs)}` : ""} connecting to ${at}`;
+    case "ECONNRESET":
+    case "EPIPE":
+      return `the connection to ${at} was reset (is it a Redis server? TLS needs rediss://)`;
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `no route to ${at} (${code})`;
+    case "EACCES":
+    case "EPERM":
+      return `not allowed to connect to ${at} (${code})`;
+    case "CERT_HAS_EXPIRED":
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return `TLS certificate of ${at} refused (${code})`;
+  }
+  if (/took longer than/.test(message))
+    return `timed out${opts.timeoutMs ? ` after ${seconds(opts.timeoutMs)}` : ""} ${/PING/.test(message) ? "waiting for PING from" : "connecting to"} ${at}`;
+  if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message))
+    return `authentication failed at ${at}: ${message.replace(/\.$/, "")} (check the user and password in REDIS_URL)`;
+  if (/Unknown RESP type|Protocol error/i.test(message))
+    return `something other than Redis answered at ${at} (${message.split("\n")[0]!.replace(/\.?\s*Please report this\.?/, "")})`;
+  if (/All sentinels are unreachable/i.test(message)) return `no sentinel answers: ${fromEndpoint}`;
+  if (/Failed to refresh slots cache|None of startup nodes is available/i.test(message))
+    return `no cluster node answers: ${fromEndpoint}`;
+  if (
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Connection in subscriber mode/i.test(
+      message,
+    ) ||
+    !message
+  )
+    return `no connection to ${at}`;
+  return `${message.split("\n")[0]} (at ${at})`;
 }
 
 /**

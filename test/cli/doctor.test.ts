@@ -44,7 +44,7 @@ describe("autofix doctor", () => {
     const lines = await runDoctor(
       deps({
         nodeVersion: "v20.10.0",
-        redis: async () => "connect ECONNREFUSED 127.0.0.1:6379",
+        redis: async () => "connection refused at 127.0.0.1:6379",
         app: async () => {
           throw new Error("A JSON web token could not be decoded");
         },
@@ -58,7 +58,7 @@ describe("autofix doctor", () => {
     expect(byName.node).toMatchObject({ level: "fail", detail: "v20.10.0 (needs 20.18.1 or newer)" });
     expect(byName.redis).toMatchObject({
       level: "fail",
-      detail: "redis://127.0.0.1:6379: connect ECONNREFUSED 127.0.0.1:6379",
+      detail: "cannot reach redis://127.0.0.1:6379: connection refused at 127.0.0.1:6379",
     });
     expect(byName["github app"]?.level).toBe("fail");
     expect(byName.anthropic).toMatchObject({ level: "fail", detail: "model claude-sonnet-5 does not exist" });

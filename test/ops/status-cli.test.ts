@@ -6,6 +6,7 @@ import { startHeartbeat } from "../../src/ops/heartbeat.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { sampleJob } from "../helpers/jobs.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
+import { freePort } from "./redis-server.js";
 
 const prefix = uniquePrefix("status");
 const env = { REDIS_URL: TEST_REDIS_URL, AUTOFIX_QUEUE_PREFIX: prefix, AUTOFIX_POOLS: "cpu,t3k" };
@@ -62,10 +63,13 @@ describe("autofix status", () => {
     expect(after.out[0]).toMatch(/workers: none alive/);
   });
 
-  it("exits 1 with a redacted message when Redis does not answer", async () => {
-    const t = io({ REDIS_URL: "redis://:s3cret-redis-pass@127.0.0.1:1" });
+  it("exits 1 naming the address and the cause when Redis does not answer, password redacted", async () => {
+    const port = await freePort();
+    const t = io({ REDIS_URL: `redis://:s3cret-redis-pass@127.0.0.1:${port}` });
     expect(await runCli(["status"], t.value)).toBe(1);
-    expect(t.err.join("\n")).toMatch(/unreachable/);
+    expect(t.err).toEqual([
+      `autofix status: cannot reach Redis at redis://:[REDACTED]@127.0.0.1:${port}: connection refused at 127.0.0.1:${port}`,
+    ]);
     expect(t.err.join("\n")).not.toContain("s3cret-redis-pass");
   });
 });

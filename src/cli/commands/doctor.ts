@@ -3,7 +3,7 @@ import { execa } from "execa";
 import { ProbotOctokit } from "probot";
 import { DEFAULT_MODEL, loadSettings, redisEndpoint } from "../../config/env.js";
 import type { RedisEndpoint } from "../../config/redis-topology.js";
-import { checkRedis } from "../../queue/redis.js";
+import { checkRedis, describeRedisEndpoint, describeRedisError, displayRedisUrl } from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
 import { detectHardware, type Hardware, summarizeBoards } from "../../worker/hardware.js";
 import { type CliCommand, type CommandSpec, EXIT, parseCommand } from "../command.js";
@@ -61,11 +61,17 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckLine[]> {
     return lines;
   }
   const s = loaded.settings;
-  const redisProblem = await deps.redis(redisEndpoint(s)).catch((e: Error) => e.message);
+  const endpoint = redisEndpoint(s);
+  const redisProblem = await deps.redis(endpoint).catch((e: unknown) => describeRedisError(e, endpoint));
+  // The URL as configured (password hidden); Sentinel and Cluster also name the nodes asked.
+  const where =
+    s.redisTopology.kind === "standalone"
+      ? displayRedisUrl(s.REDIS_URL)
+      : `${displayRedisUrl(s.REDIS_URL)} via ${describeRedisEndpoint(endpoint)}`;
   add(
     redisProblem ? "fail" : "ok",
     "redis",
-    redisProblem ? `${s.REDIS_URL}: ${redisProblem}` : `${s.REDIS_URL} answers`,
+    redisProblem ? `cannot reach ${where}: ${redisProblem}` : `${where} answers`,
   );
 
   if (!s.APP_ID || !s.privateKey) {

@@ -2,7 +2,13 @@ import { formatProblems, loadSettings, redisEndpoint } from "../../config/env.js
 import { listWorkers, type WorkerHeartbeat } from "../../ops/heartbeat.js";
 import { queueSource } from "../../ops/http.js";
 import { JobQueues } from "../../queue/queues.js";
-import { checkRedis, createRedis, withTimeout } from "../../queue/redis.js";
+import {
+  checkRedis,
+  createRedis,
+  describeRedisError,
+  displayRedisUrl,
+  withTimeout,
+} from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
 import { type CliCommand, type CommandSpec, EXIT, parseCommand } from "../command.js";
 
@@ -135,7 +141,7 @@ export const statusCommand: CliCommand = {
     const redis = redisEndpoint(s);
     const problem = await checkRedis(redis);
     if (problem) {
-      io.err(redact(`Redis at ${s.REDIS_URL} is unreachable: ${problem}`));
+      io.err(redact(`autofix status: cannot reach Redis at ${displayRedisUrl(s.REDIS_URL)}: ${problem}`));
       return EXIT.failed;
     }
     const queues = new JobQueues({
@@ -154,7 +160,11 @@ export const statusCommand: CliCommand = {
       else for (const line of formatStatus(report)) io.out(redact(line));
       return EXIT.ok;
     } catch (err) {
-      io.err(redact(`autofix status: ${(err as Error).message}`));
+      io.err(
+        redact(
+          `autofix status: Redis at ${displayRedisUrl(s.REDIS_URL)}: ${describeRedisError(err, redis, { timeoutMs: 5_000 })}`,
+        ),
+      );
       return EXIT.failed;
     } finally {
       await queues.close();
