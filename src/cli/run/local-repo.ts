@@ -56,6 +56,11 @@ export async function isInCommit(repo: string, sha: string, path: string): Promi
   return (await gitTry(repo, ["cat-file", "-e", `${sha}:${path}`])).ok;
 }
 
+/** Whether git ignores `path` (relative to the working tree of `repo`; it need not exist). */
+export async function isIgnored(repo: string, path: string): Promise<boolean> {
+  return (await gitTry(repo, ["check-ignore", "-q", "--no-index", "--", path])).ok;
+}
+
 /** The URL of the `origin` remote, or null when there is none. */
 export async function originUrl(repo: string): Promise<string | null> {
   const r = await gitTry(repo, ["remote", "get-url", "origin"]);

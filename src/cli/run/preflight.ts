@@ -1,5 +1,6 @@
-import { access, constants, stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { constants, open, realpath, rm, stat, statfs } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { fixPlan, reproducePlan } from "../../agent/gates.js";
 import { DEFAULT_MODEL } from "../../config/env.js";
@@ -9,7 +10,14 @@ import type { FixRequest } from "../../contracts/fix-request.js";
 import { type InfoJsonResult, loadInfoJson } from "../../contracts/info-json.js";
 import type { SandboxMode } from "../../sandbox/select.js";
 import { redact } from "../../shared/redact.js";
-import { findRepository, isInCommit, originUrl, prBaseBranch, type RepositoryFact } from "./local-repo.js";
+import {
+  findRepository,
+  isIgnored,
+  isInCommit,
+  originUrl,
+  prBaseBranch,
+  type RepositoryFact,
+} from "./local-repo.js";
 
 /**
  * Everything `autofix run` checks before anything costs money: the arguments, the repository
@@ -136,6 +144,13 @@ export interface PreflightFacts {
   prBaseBranch?: string | null;
   /** Why the report folder cannot be written, or null. */
   outProblem: string | null;
+  /** Whether --repo names something that exists (absent: it does). */
+  repoExists?: boolean;
+  /**
+   * The report folder relative to the repository's working tree when it is inside it and git
+   * does not ignore it (the run would leave it untracked there); absent otherwise.
+   */
+  outUntrackedInRepo?: string;
 }
 
 /** Where a proven fix is published: the GitHub repository and the PR's base branch. */
@@ -174,9 +189,12 @@ export async function gatherFacts(
   cwd: string,
 ): Promise<PreflightFacts> {
   const paths = runPaths(o, cwd);
-  const repository = await findRepository(paths.repoArg, o.base ?? "HEAD");
+  const repoExists = (await stat(paths.repoArg).catch(() => null)) !== null;
+  const repository = repoExists
+    ? await findRepository(paths.repoArg, o.base ?? "HEAD")
+    : { root: null, whyNot: "it does not exist" };
   const info = loadInfoJson(paths.infoPath, { repoRoot: repository.root ?? paths.repoArg });
-  const facts: PreflightFacts = { repository, info, outProblem: null };
+  const facts: PreflightFacts = { repository, info, outProblem: null, repoExists };
   const testPath = info.ok ? info.request.existingTestPath : undefined;
   if (testPath && repository.root && repository.baseSha)
     facts.existingTestInBase = await isInCommit(repository.root, repository.baseSha, testPath);
@@ -185,6 +203,10 @@ export async function gatherFacts(
     if (facts.origin) facts.prBaseBranch = await prBaseBranch(repository.root, o.base);
   }
   facts.outProblem = await writableFolder(paths.outDir);
+  if (!facts.outProblem && repository.root) {
+    const inside = await untrackedInside(repository.root, paths.outDir);
+    if (inside) facts.outUntrackedInRepo = inside;
+  }
   return facts;
 }
 
@@ -203,7 +225,8 @@ export function decidePreflight(
   const baseSha = repository.root === null ? null : repository.baseSha;
 
   // The repository: a git checkout with a commit at --base.
-  if (repository.root === null)
+  if (facts.repoExists === false) problems.push(`--repo ${paths.repoArg} does not exist`);
+  else if (repository.root === null)
     problems.push(
       `${paths.repoArg} is not a git repository (${repository.whyNot}); run in a checkout or pass --repo PATH`,
     );
@@ -283,7 +306,12 @@ export function decidePreflight(
   // The report folder must be writable before anything costs money.
   if (facts.outProblem) problems.push(`cannot write the report to ${paths.outDir}: ${facts.outProblem}`);
 
-  if (problems.length > 0 || !request || !repo || !baseSha) return { ok: false, problems, notes: info.notes };
+  const notes = [...info.notes];
+  if (facts.outUntrackedInRepo !== undefined)
+    notes.push(
+      `${facts.outUntrackedInRepo}/ is inside the repository and not ignored: add it to .gitignore or pass --out`,
+    );
+  if (problems.length > 0 || !request || !repo || !baseSha) return { ok: false, problems, notes };
   return {
     ok: true,
     plan: {
@@ -298,7 +326,7 @@ export function decidePreflight(
       target,
       sandbox,
     },
-    notes: info.notes,
+    notes,
   };
 }
 
@@ -343,20 +371,100 @@ export async function preflightWorkspace(
   return { ok: true, config, gates: describeGates(plan.request, config) };
 }
 
-/** Why `dir` cannot hold the report (it, or the nearest folder above it that exists, must be writable), or null. */
-async function writableFolder(dir: string): Promise<string | null> {
+/**
+ * File systems that hold no files of ours (kernel interfaces): a report cannot go there, and
+ * some of them accept a create and then fail or hang later. `statfs` magic numbers (linux/magic.h).
+ */
+const SPECIAL_FILE_SYSTEMS: Readonly<Record<number, string>> = {
+  40864: "proc",
+  1650812274: "sysfs",
+  7377: "devpts",
+  2613483: "cgroup",
+  1667723888: "cgroup2",
+  1684170528: "debugfs",
+  1953653091: "tracefs",
+  1935894131: "securityfs",
+  3405662737: "bpf",
+  1853056627: "nsfs",
+  1112100429: "binfmt_misc",
+  1733912937: "rpc_pipefs",
+  4185718668: "selinuxfs",
+  1346981957: "pipefs",
+  1650746742: "bdev",
+};
+
+/** How long the probe file may take before the folder counts as not writable (a hung mount). */
+export const PROBE_TIMEOUT_MS = 5_000;
+
+/**
+ * Why `dir` cannot hold the report, or null. The nearest folder that exists (the report
+ * creates the rest) must be a folder on an ordinary file system where a file can really be
+ * created: a probe file is created, written and removed there, within PROBE_TIMEOUT_MS.
+ */
+export async function writableFolder(dir: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | null> {
   let d = dir;
   for (;;) {
     const st = await stat(d).catch(() => null);
     if (st) {
       if (!st.isDirectory()) return `${d} is not a folder`;
-      return access(d, constants.W_OK).then(
-        () => null,
-        () => `${d} is not writable`,
-      );
+      return probeFolder(d, timeoutMs);
     }
     const up = dirname(d);
     if (up === d) return "no existing parent folder";
     d = up;
   }
+}
+
+async function probeFolder(d: string, timeoutMs: number): Promise<string | null> {
+  const fs = await statfs(d).catch(() => null);
+  const special = fs ? SPECIAL_FILE_SYSTEMS[Number(fs.type)] : undefined;
+  if (special) return `${d} is on the kernel's ${special} file system, which holds no reports`;
+  const probe = join(d, `.autofix-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const attempt = (async () => {
+    const fh = await open(probe, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    try {
+      await fh.writeFile("autofix\n");
+    } finally {
+      await fh.close();
+    }
+    await rm(probe, { force: true });
+    return null;
+  })().catch((err: NodeJS.ErrnoException) => {
+    void rm(probe, { force: true }).catch(() => {});
+    return `${d} is not writable (${err.code ?? err.message})`;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((res) => {
+    timer = setTimeout(
+      () => res(`${d} did not let a file be created within ${timeoutMs / 1000} s (a hung mount?)`),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  try {
+    return await Promise.race([attempt, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `outDir` relative to the working tree of `root` when it is inside it and git does not ignore
+ * it, else null. Both paths are compared after resolving symbolic links (of the part that exists).
+ */
+async function untrackedInside(root: string, outDir: string): Promise<string | null> {
+  const real = async (p: string): Promise<string> => {
+    const r = await realpath(p).catch(() => null);
+    if (r) return r;
+    const up = dirname(p);
+    return up === p ? p : join(await real(up), p.slice(up.length + (up.endsWith(sep) ? 0 : 1)));
+  };
+  const [top, out] = await Promise.all([real(root), real(outDir)]);
+  const rel = relative(top, out);
+  if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || resolve(top, rel) !== out) return null;
+  if (rel.split(sep)[0] === ".git") return null;
+  // A file in the folder stands for the report: a pattern "outputs/" matches only folders.
+  return (await isIgnored(top, `${rel.split(sep).join("/")}/autofix-report.md`))
+    ? null
+    : rel.split(sep).join("/");
 }
