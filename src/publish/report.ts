@@ -2,6 +2,7 @@ import type { AgentResult } from "../agent/index.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import { OUTCOME_LABEL, type Outcome } from "../contracts/outcome.js";
 import { redact } from "../shared/redact.js";
+import { shellQuote } from "../shared/shell.js";
 import { formatDuration } from "../status/index.js";
 import { evidenceTable, fixIterations, gateSummaries } from "./evidence.js";
 import { codeSpan, fenceBlock, type ModelTextOptions, modelText } from "./markdown-text.js";
@@ -36,6 +37,39 @@ export interface ReportInput {
   environment: Record<string, string>;
   /** The only place links in the model's text may point to (the repository's web URL). */
   allowedLinkBase?: string;
+  /**
+   * A local run (`autofix run`): the next steps are commands on the person's machine, not
+   * comment options. Absent: local when `environment.mode` is LOCAL_RUN_MODE (what
+   * `autofix run` passes through runPipeline's `environment`).
+   */
+  local?: boolean;
+}
+
+/** `environment.mode` of a local run's report (src/cli/commands/run.ts). */
+export const LOCAL_RUN_MODE = "local (autofix run)";
+
+/** Whether the report is of a local run (see ReportInput.local). Pure. */
+export function isLocalRun(input: Pick<ReportInput, "local" | "environment">): boolean {
+  return input.local ?? input.environment.mode === LOCAL_RUN_MODE;
+}
+
+/**
+ * A command that runs the frozen reproduction test of `branch` in a checkout of the person's
+ * repository: the test lives only in `refs/autofix-repro/<branch>` (not on the fix branch, not
+ * in the working tree), so it is checked out in a temporary worktree first, run there, and the
+ * worktree removed. `repo` adds `git -C <repo>`. Runs on the host: `autofix prove` runs the
+ * same test in the sandbox. Pure.
+ */
+export function localReproCommand(o: { branch: string; command: string; repo?: string }): string {
+  const dir = `/tmp/autofix-repro-${o.branch.replace(/[^A-Za-z0-9._-]+/g, "-")}`;
+  const git = o.repo ? `git -C ${shellQuote(o.repo)}` : "git";
+  const ref = shellQuote(`refs/autofix-repro/${o.branch}`);
+  return `${git} worktree add --detach ${shellQuote(dir)} ${ref} && (cd ${shellQuote(dir)} && ${o.command}); ${git} worktree remove --force ${shellQuote(dir)}`;
+}
+
+/** `autofix prove <branch>`, with `--repo` when given. Pure. */
+export function proveCommand(branch: string, repo?: string): string {
+  return `autofix prove${repo ? ` --repo ${shellQuote(repo)}` : ""} ${shellQuote(branch)}`;
 }
 
 /** Renderers for text Autofix did not write, bound to the report's link base. */
@@ -83,6 +117,7 @@ export function reportFileName(startedAt: Date, prompt: string): string {
 }
 
 function nextSteps(status: Outcome, input: ReportInput): string[] {
+  if (isLocalRun(input)) return localNextSteps(status, input);
   const r = input.result;
   const t = texts(input);
   switch (status) {
@@ -117,6 +152,61 @@ function nextSteps(status: Outcome, input: ReportInput): string[] {
       return [
         t.line(r?.reason ?? input.problem ?? "The run stopped before the agent."),
         "If the failure could not be reproduced, check whether it depends on hardware or data this worker lacks; try `--pool` or `--flaky`.",
+        "Contact the owners below with the logs and this report.",
+      ];
+  }
+}
+
+/**
+ * The next steps of a local run: commands on the person's machine (`autofix run` again,
+ * `autofix prove`, git), never the comment's `/autofix retry`, `--pool` or `--flaky`.
+ */
+function localNextSteps(status: Outcome, input: ReportInput): string[] {
+  const r = input.result;
+  const t = texts(input);
+  const branch = r?.git.branch;
+  const again =
+    "Run `autofix run` again with a sharper prompt (the function or file at fault, the expected behaviour, what the logs show), or give an existing failing test as `existing-test-path` in info.json.";
+  const reproHint =
+    r?.reproduction && branch
+      ? r.git.reproCommitSha
+        ? `The failure is reproduced by the test kept on ${codeSpan(`refs/autofix-repro/${branch}`)}; run it with ${codeSpan(localReproCommand({ branch, command: r.reproduction.command }))}.`
+        : `The failure is reproduced by ${codeSpan(r.reproduction.command)} (an existing test); start from it.`
+      : null;
+  switch (status) {
+    case "succeeded":
+      return [
+        input.pullRequest
+          ? `Review the draft PR (${input.pullRequest.url})${input.workflows.length > 0 ? " and run the recommended CI workflows on it" : ""}.`
+          : `The proven fix is on the local branch ${codeSpan(branch ?? "(unknown)")} (${r?.git.fixCommitSha?.slice(0, 10) ?? "-"}): push it and open a pull request, or run again with a GitHub token to have Autofix do both.`,
+        ...(input.pullRequest || input.workflows.length === 0
+          ? []
+          : ["Run the recommended CI workflows on it before review."]),
+        ...(branch && r?.git.reproCommitSha
+          ? [
+              `Re-run the proof in the sandbox (the frozen test fails on the base, passes on the fix): ${codeSpan(proveCommand(branch))}.`,
+            ]
+          : []),
+      ];
+    case "partial":
+      return [
+        reproHint ?? "Start from the failing logs above.",
+        input.problem
+          ? `Resolve: ${t.line(input.problem)}`
+          : "No fix passed every gate: read the fix iterations above for what was tried and why it was refused.",
+        `${again} Or hand it to the owners below.`,
+      ];
+    case "cancelled":
+      return ["The run was stopped; `autofix run` with the same info.json starts it again."];
+    case "timed_out":
+      return [
+        `A phase ran out of time (${t.line(r?.reason ?? "budget")}). Raise the budget in .github/autofix.yml if the build or tests are slow, then run \`autofix run\` again.`,
+      ];
+    default:
+      return [
+        t.line(r?.reason ?? input.problem ?? "The run stopped before the agent."),
+        'If the failure could not be reproduced, check whether it depends on hardware or data this machine lacks (run where the failure happened), or whether it is flaky (`"deterministic": false` in info.json).',
+        again,
         "Contact the owners below with the logs and this report.",
       ];
   }

@@ -411,9 +411,20 @@ describe("summaryLines and the exit code", () => {
       "",
       "Status: Success (exit 0)",
       `  fix:          branch ${BRANCH} at bbbbbbbbbbbb (changed: src/add.sh); see it with: git show ${BRANCH}`,
-      `  reproduction: refs/autofix-repro/${BRANCH} at aaaaaaaaaaaa (autofix-tests/add); run it with: ./autofix-tests/add/run_test.sh`,
+      `  reproduction: refs/autofix-repro/${BRANCH} at aaaaaaaaaaaa (autofix-tests/add)`,
+      `    run it:     git worktree add --detach /tmp/autofix-repro-autofix-add-sh-returns-the-wrong-sum refs/autofix-repro/${BRANCH} && (cd /tmp/autofix-repro-autofix-add-sh-returns-the-wrong-sum && ./autofix-tests/add/run_test.sh); git worktree remove --force /tmp/autofix-repro-autofix-add-sh-returns-the-wrong-sum`,
+      `    prove it:   autofix prove ${BRANCH}  (in the sandbox: fails on the base, passes on the fix)`,
       "Report: /out/r.md",
     ]);
+  });
+
+  it("a repository other than the current folder goes into both commands", () => {
+    const lines = summaryLines(output(), BRANCH, false, "/home/me/my repo");
+    expect(lines[4]).toMatch(/^ {4}run it: {5}git -C '\/home\/me\/my repo' worktree add --detach /);
+    expect(lines[4]).toMatch(/; git -C '\/home\/me\/my repo' worktree remove --force /);
+    expect(lines[5]).toBe(
+      `    prove it:   autofix prove --repo '/home/me/my repo' ${BRANCH}  (in the sandbox: fails on the base, passes on the fix)`,
+    );
   });
 
   it("published: the push and the PR", () => {

@@ -3,6 +3,8 @@ import type { AgentResult, GateRun } from "../../src/agent/index.js";
 import { ChecklistTracker } from "../../src/pipeline/progress.js";
 import { prTitle, renderPrBody } from "../../src/publish/pr-body.js";
 import {
+  isLocalRun,
+  LOCAL_RUN_MODE,
   type ReportInput,
   renderReport,
   reportDigest,
@@ -306,5 +308,76 @@ describe("checklist changes", () => {
       ["skipped", "not reached"],
       ["done", "opened #3"],
     ]);
+  });
+});
+
+describe("next steps of a local run (autofix run) and of the worker", () => {
+  const steps = (md: string) => md.split("## Next Steps\n\n")[1]!.split("\n\n## ")[0]!;
+  const local = (over: Partial<ReportInput> = {}) =>
+    reportInput({
+      origin: "local run (autofix run) in /home/me/repo",
+      environment: { mode: LOCAL_RUN_MODE },
+      pullRequest: null,
+      pushed: null,
+      workflows: [],
+      ...over,
+    });
+  const commentOptions = /\/autofix retry|--pool|--flaky/;
+
+  it("every outcome of a local run gives commands for this machine, no comment options", () => {
+    const partial = result({ status: "partial", fix: null, git: { ...result().git, fixCommitSha: null } });
+    const cases: Array<[string, Partial<ReportInput>]> = [
+      ["succeeded", {}],
+      ["partial", { result: partial }],
+      ["cancelled", { result: result({ status: "cancelled" }) }],
+      ["timed_out", { result: result({ status: "timed_out" }) }],
+      ["failed", { result: result({ status: "failed", reproduction: null }) }],
+      ["failed before the agent", { result: null, problem: "bad logs" }],
+    ];
+    for (const [name, over] of cases) {
+      const text = steps(renderReport(local(over)));
+      expect(text, name).not.toMatch(commentOptions);
+    }
+    expect(steps(renderReport(local({ result: partial })))).toContain(
+      "Run `autofix run` again with a sharper prompt",
+    );
+    expect(
+      steps(renderReport(local({ result: result({ status: "failed", reproduction: null }) }))),
+    ).toContain("Run `autofix run` again with a sharper prompt");
+    expect(steps(renderReport(local({ result: result({ status: "cancelled" }) })))).toContain(
+      "`autofix run`",
+    );
+  });
+
+  it("a local proven fix: the branch, autofix prove, and no workflows advice when there are none", () => {
+    const text = steps(renderReport(local()));
+    expect(text).toContain("The proven fix is on the local branch `autofix/o-r-7`");
+    expect(text).toContain("`autofix prove autofix/o-r-7`");
+    expect(text).not.toContain("recommended CI workflows");
+    const withWorkflows = steps(
+      renderReport(local({ workflows: [{ workflow: "unit", because: "the workflow that failed" }] })),
+    );
+    expect(withWorkflows).toContain("Run the recommended CI workflows on it before review.");
+  });
+
+  it("a local partial result shows a command that runs the test kept in the repro ref", () => {
+    const partial = result({ status: "partial", fix: null, git: { ...result().git, fixCommitSha: null } });
+    expect(steps(renderReport(local({ result: partial })))).toContain(
+      "run it with `git worktree add --detach /tmp/autofix-repro-autofix-o-r-7 refs/autofix-repro/autofix/o-r-7 && (cd /tmp/autofix-repro-autofix-o-r-7 && bash autofix-tests/o-r-7/run_test.sh); git worktree remove --force /tmp/autofix-repro-autofix-o-r-7`",
+    );
+  });
+
+  it("`local: true` wins over the environment; the worker's reports keep the comment advice", () => {
+    const explicit = steps(
+      renderReport(reportInput({ local: true, result: result({ status: "cancelled" }) })),
+    );
+    expect(explicit).not.toMatch(commentOptions);
+    const worker = (status: AgentResult["status"]) =>
+      steps(renderReport(reportInput({ result: result({ status, reproduction: null }) })));
+    expect(worker("cancelled")).toContain("`/autofix retry`");
+    expect(worker("failed")).toContain("try `--pool` or `--flaky`");
+    expect(isLocalRun(reportInput())).toBe(false);
+    expect(isLocalRun(local())).toBe(true);
+    expect(isLocalRun(local({ local: false }))).toBe(false);
   });
 });

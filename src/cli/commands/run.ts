@@ -4,6 +4,7 @@ import { ProbotOctokit } from "probot";
 import { COMMIT_EMAIL } from "../../agent/index.js";
 import { readSettings } from "../../config/env.js";
 import { type PipelineOutput, type PublishTarget, runPipeline } from "../../pipeline/run.js";
+import { LOCAL_RUN_MODE } from "../../publish/report.js";
 import type { JobExecutor } from "../../sandbox/executor.js";
 import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
 import { describeBackend } from "../../sandbox/select.js";
@@ -224,7 +225,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
             onProgress: (e) => printer.apply(e),
             onPublish: () => printer.line(`publish: pushing ${branch.name} and opening the draft PR`),
             environment: {
-              mode: "local (autofix run)",
+              mode: LOCAL_RUN_MODE,
               repository: plan.repo,
               base: `${plan.baseRef} (${plan.baseSha})`,
             },
@@ -245,7 +246,13 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         }
 
         // 5. The summary and the exit code.
-        for (const l of summaryLines(out, branch.name, plan.dryRun)) say(l);
+        for (const l of summaryLines(
+          out,
+          branch.name,
+          plan.dryRun,
+          plan.repo === io.cwd ? undefined : plan.repo,
+        ))
+          say(l);
         return runExitCode(out);
       } catch (err) {
         io.err(redact(`autofix run failed: ${(err as Error).message}`));

@@ -1,5 +1,6 @@
 import { OUTCOME_LABEL } from "../../contracts/outcome.js";
 import type { PipelineOutput } from "../../pipeline/run.js";
+import { localReproCommand, proveCommand } from "../../publish/report.js";
 import { OUTCOME_EXIT } from "../command.js";
 
 /**
@@ -12,8 +13,11 @@ export function runExitCode(out: Pick<PipelineOutput, "status">): number {
   return OUTCOME_EXIT[out.status];
 }
 
-/** The lines after the run (unredacted; the caller redacts), the report's path last. */
-export function summaryLines(out: PipelineOutput, branch: string, dryRun: boolean): string[] {
+/**
+ * The lines after the run (unredacted; the caller redacts), the report's path last. `repo`
+ * (the person's repository) goes into the commands printed when it is not the current folder.
+ */
+export function summaryLines(out: PipelineOutput, branch: string, dryRun: boolean, repo?: string): string[] {
   const lines: string[] = [];
   const say = (l: string) => lines.push(l);
   const r = out.result;
@@ -27,11 +31,19 @@ export function summaryLines(out: PipelineOutput, branch: string, dryRun: boolea
     );
   else say("  fix:          none accepted; no fix branch was created");
   if (r?.reproduction) {
-    if (r.git.reproCommitSha)
+    // The test is only in the repro ref (not on the fix branch, not in the working tree).
+    if (r.git.reproCommitSha) {
       say(
-        `  reproduction: refs/autofix-repro/${branch} at ${r.git.reproCommitSha.slice(0, 12)} (${r.reproduction.path}); run it with: ${r.reproduction.command}`,
+        `  reproduction: refs/autofix-repro/${branch} at ${r.git.reproCommitSha.slice(0, 12)} (${r.reproduction.path})`,
       );
-    else say(`  reproduction: existing test ${r.reproduction.path} (${r.reproduction.command})`);
+      say(
+        `    run it:     ${localReproCommand({ branch, command: r.reproduction.command, ...(repo ? { repo } : {}) })}`,
+      );
+      if (r.git.fixCommitSha)
+        say(
+          `    prove it:   ${proveCommand(branch, repo)}  (in the sandbox: fails on the base, passes on the fix)`,
+        );
+    } else say(`  reproduction: existing test ${r.reproduction.path} (${r.reproduction.command})`);
   }
   if (out.pushed) say(`  pushed:       ${out.pushed.branch} at ${out.pushed.sha.slice(0, 12)} to origin`);
   if (out.pullRequest)
