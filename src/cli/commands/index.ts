@@ -2,6 +2,7 @@ import type { CliCommand } from "../command.js";
 import { configCheckCommand } from "./config-check.js";
 import { doctorCommand } from "./doctor.js";
 import { logsCommand } from "./logs.js";
+import { proveCommand } from "./prove.js";
 import { runLocalCommand } from "./run.js";
 import { statusCommand } from "./status.js";
 import { validateCommand } from "./validate.js";
@@ -16,4 +17,5 @@ export const commands: CliCommand[] = [
   doctorCommand,
   statusCommand,
   runLocalCommand,
+  proveCommand,
 ];
