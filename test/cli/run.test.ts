@@ -8,6 +8,7 @@ import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CliIO } from "../../src/cli/command.js";
 import { createRunCommand, type RunDeps } from "../../src/cli/commands/run.js";
+import { createProveCommand } from "../../src/cli/run/prove.js";
 import { runCli } from "../../src/cli/run.js";
 import { loadTranscript, startReplayServer } from "../../src/demo/replay.js";
 import { createDemoRepo } from "../../src/demo/repo.js";
@@ -164,6 +165,21 @@ describe("autofix run", () => {
     expect(r.text).toContain(`fix:          branch ${BRANCH} at ${fixSha.slice(0, 12)}`);
     expect(r.text).toContain(`reproduction: refs/autofix-repro/${BRANCH} at ${reproSha.slice(0, 12)}`);
     expect(r.text).toContain("not pushed (no GitHub token)");
+    // The hints after the run: the test is in the repro ref, and `autofix prove` re-runs the proof.
+    expect(r.out).toContain(
+      `    prove it:   autofix prove --repo ${repo.dir} ${BRANCH}  (in the sandbox: fails on the base, passes on the fix)`,
+    );
+    const proved: string[] = [];
+    const proveIo: CliIO = { out: (l) => proved.push(l), err: (l) => proved.push(l), env: {}, cwd };
+    const proveTmp = await tempDir("prove");
+    expect(
+      await runCli(["prove", "--repo", repo.dir, BRANCH], proveIo, [
+        createProveCommand({ tmpDir: () => proveTmp }),
+      ]),
+      proved.join("\n"),
+    ).toBe(0);
+    expect(proved).toContain(`  command:     bash ${TEST_DIR}/run_test.sh`);
+    expect(proved.at(-1)).toMatch(/^Proven: the frozen test fails on the base/);
 
     // The working tree is exactly as it was: same branch, same commit, same edits, no test folder.
     expect(await sh(repo.dir, "status", "--porcelain")).toBe(statusBefore);
