@@ -1,5 +1,5 @@
 /**
- * The phased agent: reproduce, fix, prove. See README "The agent". The public surface of
+ * The phased agent: reproduce, fix, prove. See docs/agent.md. The public surface of
  * src/agent: the rest of the folder is its implementation.
  *
  *   const result = await runFixAgent({ executor, baseSha, branch, request, config,

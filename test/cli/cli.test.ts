@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -100,7 +101,12 @@ describe("autofix worker settings", () => {
 
   it("prints every settings problem in one go, after the hardware check", async () => {
     const h = host();
-    const t = io(h.dir, { ...h.env, PORT: "web", AUTOFIX_JOB_TIMEOUT_MINUTES: "soon" });
+    const t = io(h.dir, {
+      ...h.env,
+      REDIS_URL: TEST_REDIS_URL,
+      PORT: "web",
+      AUTOFIX_JOB_TIMEOUT_MINUTES: "soon",
+    });
     expect(await runCli(["worker", "--pool", "cpu"], t.value)).toBe(2);
     expect(t.err).toHaveLength(1);
     const lines = t.err[0]!.split("\n");
@@ -111,6 +117,31 @@ describe("autofix worker settings", () => {
       expect.stringMatching(/^ {2}- APP_ID: missing/),
       expect.stringMatching(/^ {2}- PRIVATE_KEY: missing/),
       expect.stringMatching(/^ {2}- ANTHROPIC_API_KEY: missing/),
+    ]);
+  });
+
+  it("a Redis that does not answer, and a missing sandbox, are problems of the same list, exit 2", async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    const h = host();
+    const t = io(h.dir, {
+      ...h.env,
+      APP_ID: "7",
+      PRIVATE_KEY: KEY,
+      ANTHROPIC_API_KEY: "sk-ant-test",
+      REDIS_URL: `redis://127.0.0.1:${dead}`,
+      AUTOFIX_SANDBOX: "container",
+    });
+    expect(await runCli(["worker", "--pool", "cpu"], t.value)).toBe(2);
+    const lines = t.err.join("\n").split("\n");
+    expect(lines[0]).toBe("the worker cannot start:");
+    expect(lines.slice(1)).toEqual([
+      "  - AUTOFIX_SANDBOX=container needs an image (AUTOFIX_SANDBOX_IMAGE)",
+      `  - REDIS_URL redis://127.0.0.1:${dead}: connection refused at 127.0.0.1:${dead}`,
     ]);
   });
 

@@ -247,6 +247,14 @@ describe("decidePreflight", () => {
       expect(!noOrigin.ok && noOrigin.problems[0]).toMatch(
         new RegExp(`^a GitHub token is set, .* but ${REPO} has no origin remote`),
       );
+      // --github-repo names where to push when there is no origin.
+      const named = decidePreflight(
+        options({ githubRepo: "acme/widgets" }),
+        TOKEN,
+        CWD,
+        facts({ origin: null, prBaseBranch: "main" }),
+      );
+      expect(named.ok && named.plan.target?.remoteUrl).toBe("https://github.com/acme/widgets.git");
       const offGitHub = decidePreflight(options(), TOKEN, CWD, facts({ origin: "file:///srv/w.git" }));
       expect(!offGitHub.ok && offGitHub.problems).toEqual([
         "cannot tell the GitHub repository from origin (file:///srv/w.git): it is not on github.com; pass --github-repo OWNER/NAME (or set GHE_HOST)",

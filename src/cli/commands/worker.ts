@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { formatProblems, readSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
+import { checkRedis, displayRedisUrl } from "../../queue/redis.js";
 import { createSandbox, sandboxSettingsOf } from "../../sandbox/factory.js";
 import { createLogger, type Logger } from "../../shared/logger.js";
 import { createAppGitHubFactory } from "../../worker/github.js";
@@ -98,16 +99,22 @@ export function createWorkerCommand(
         return EXIT.badInput;
       }
 
+      // Every problem at once: the settings, the sandbox (every command of a job runs in one:
+      // no sandbox, no worker, unless asked for none by name) and Redis (a worker that cannot
+      // reach its queues says so and exits instead of retrying silently forever).
       const sandboxConfig = sandboxSettingsOf(settings);
-      const problems = [...read.problems, ...sandboxConfig.problems];
-      if (problems.length > 0) {
+      const [made, redisProblem] = await Promise.all([
+        (deps.sandbox ?? createSandbox)(sandboxConfig.settings),
+        read.problems.some((p) => p.startsWith("REDIS_")) ? null : checkRedis(redisEndpoint(settings)),
+      ]);
+      const problems = [
+        ...read.problems,
+        ...sandboxConfig.problems,
+        ...(made.ok ? [] : [made.problem]),
+        ...(redisProblem ? [`REDIS_URL ${displayRedisUrl(settings.REDIS_URL)}: ${redisProblem}`] : []),
+      ];
+      if (problems.length > 0 || !made.ok) {
         io.err(formatProblems("the worker cannot start", problems));
-        return EXIT.badInput;
-      }
-      // Every command of a job runs in the job's sandbox: no sandbox, no worker (unless asked by name).
-      const made = await (deps.sandbox ?? createSandbox)(sandboxConfig.settings);
-      if (!made.ok) {
-        io.err(`the worker cannot start: ${made.problem}`);
         return EXIT.badInput;
       }
       const sandbox = made.sandbox;

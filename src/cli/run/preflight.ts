@@ -200,7 +200,7 @@ export async function gatherFacts(
     facts.existingTestInBase = await isInCommit(repository.root, repository.baseSha, testPath);
   if (githubToken(env) && repository.root) {
     facts.origin = await originUrl(repository.root);
-    if (facts.origin) facts.prBaseBranch = await prBaseBranch(repository.root, o.base);
+    if (facts.origin || o.githubRepo) facts.prBaseBranch = await prBaseBranch(repository.root, o.base);
   }
   facts.outProblem = await writableFolder(paths.outDir);
   if (!facts.outProblem && repository.root) {
@@ -266,19 +266,20 @@ export function decidePreflight(
     const hosts = ["github.com", ...(gheHost ? [gheHost] : [])];
     const parsed = origin ? parseGitHubRemote(origin, hosts) : null;
     const override = o.githubRepo?.split("/");
-    if (!origin) {
+    if (!origin && !override) {
       problems.push(
-        `a GitHub token is set, so the fix would be pushed to the repository's "origin", but ${repo} has no origin remote; add one, use --dry-run, or unset GITHUB_TOKEN/GH_TOKEN to keep everything local`,
+        `a GitHub token is set, so the fix would be pushed to the repository's "origin", but ${repo} has no origin remote; add one, pass --github-repo OWNER/NAME, or unset GITHUB_TOKEN/GH_TOKEN to keep everything local`,
       );
     } else if (!parsed && !override) {
       problems.push(
-        `cannot tell the GitHub repository from origin (${redact(origin)}): it is not on ${hosts.join(" or ")}; pass --github-repo OWNER/NAME (or set GHE_HOST)`,
+        `cannot tell the GitHub repository from origin (${redact(origin ?? "")}): it is not on ${hosts.join(" or ")}; pass --github-repo OWNER/NAME (or set GHE_HOST)`,
       );
     } else {
       const onGhe =
         gheHost !== undefined && (override ? true : parsed?.host === hosts[1]!.replace(/:\d+$/, ""));
       const protocol = env.GHE_PROTOCOL === "http" ? "http" : "https";
       const apiBase = onGhe ? `${protocol}://${gheHost}/api/v3` : "https://api.github.com";
+      const webBase = onGhe ? `${protocol}://${gheHost}` : "https://github.com";
       const baseBranch = facts.prBaseBranch ?? null;
       if (!baseBranch)
         problems.push(
@@ -289,7 +290,8 @@ export function decidePreflight(
           owner: override?.[0] ?? parsed!.owner,
           repo: override?.[1] ?? parsed!.repo,
           apiBase,
-          remoteUrl: origin,
+          // Without origin, --github-repo names where to push.
+          remoteUrl: origin ?? `${webBase}/${override![0]}/${override![1]}.git`,
           baseBranch,
         };
     }
