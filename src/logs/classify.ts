@@ -190,6 +190,13 @@ const RULES: Rule[] = [
     family: "assertion",
     strength: 3,
   },
+  // A check script's own verdict: `FAILED: add.sh 2 3 printed 2, expected 5`.
+  {
+    re: /^(?:FAIL(?:ED)?|ERROR):?\s.*\b(?:expected|but got|instead of)\b/i,
+    errorClass: "assertion-failure",
+    family: "assertion",
+    strength: 2,
+  },
   // Symptoms.
   {
     re: /exit (?:code|status) 137\b/,

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ProbotOctokit } from "probot";
+import { git } from "../agent/git.js";
 import { type AgentResult, type ProgressListener, runFixAgent } from "../agent/index.js";
 import { DEFAULT_REPO_CONFIG, type RepoConfig } from "../config/repo-config.js";
 import { readRunConfig } from "../config/run-config.js";
@@ -167,9 +168,21 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
   }
 
   const changed = result?.git.changedFiles ?? [];
-  const [owners, authors] = await Promise.all([
+  const fixSha = result?.git.fixCommitSha ?? null;
+  const [owners, authors, fixDiff] = await Promise.all([
     codeOwners(workspace, changed),
     recentAuthors(input.executor, changed, input.baseSha).catch(() => []),
+    // The change a reviewer reads in the report: source files only, no textconv or external diff.
+    fixSha && changed.length > 0
+      ? git(
+          input.executor,
+          ["diff", "--no-color", "--no-ext-diff", "--no-textconv", input.baseSha, fixSha, "--", ...changed],
+          { allowFailure: true },
+        ).then(
+          (r) => (r.exitCode === 0 ? r.stdout : ""),
+          () => "",
+        )
+      : Promise.resolve(""),
   ]);
   const workflows = recommendWorkflows(changed, config.recommended_workflows, input.job?.ci?.workflowName);
 
@@ -246,6 +259,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
 
   const finishedAt = now();
   const reportInput: ReportInput = {
+    ...(fixDiff ? { fixDiff } : {}),
     ...(linkBase ? { allowedLinkBase: linkBase } : {}),
     runId: input.runId,
     origin: input.origin,

@@ -46,7 +46,8 @@ export function prLinkBase(
 const MAX_TEST_CHARS = 12_000;
 
 export function prTitle(result: AgentResult): string {
-  const basis = result.fix?.rootCause || result.fix?.summary || result.reason;
+  // The summary says what the PR does in a line; the root cause is the body's.
+  const basis = result.fix?.summary || result.fix?.rootCause || result.reason;
   // A title is plain text: no markup to neutralise, but nothing invisible either.
   return `Autofix: ${firstSentence(stripInvisible(basis).replace(/\s+/g, " "), 64)}`;
 }

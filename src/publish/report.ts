@@ -18,6 +18,8 @@ export interface LogSummary {
 }
 
 export interface ReportInput {
+  /** `git diff` of the proven fix against the base (source files only), for a reviewer to read. */
+  fixDiff?: string;
   runId: string;
   /** Where the request came from: "`/autofix` comment on o/r#12", "local run", ... */
   origin: string;
@@ -283,6 +285,9 @@ export function renderReport(input: ReportInput): string {
           "- approach:",
           "",
           t.block(r.fix.changes),
+          ...(input.fixDiff?.trim()
+            ? ["", "The change:", "", fenceBlock(clipDiff(redact(input.fixDiff)), "diff")]
+            : []),
         ].join("\n")
       : "No fix was accepted.",
     "",
@@ -370,4 +375,14 @@ export function reportDigest(input: ReportInput): string {
   if (input.problem) lines.push("", `Problem: ${t.line(input.problem)}`);
   lines.push("", ...nextSteps(reportStatus(input), input).map((s) => `- ${s}`));
   return redact(lines.join("\n"));
+}
+
+/** At most 200 lines of a diff, saying how many were left out. Pure. */
+export function clipDiff(diff: string, maxLines = 200): string {
+  const lines = diff.replace(/\n$/, "").split("\n");
+  if (lines.length <= maxLines) return lines.join("\n");
+  return [
+    ...lines.slice(0, maxLines),
+    `... ${lines.length - maxLines} more lines: git diff the branch to see them all`,
+  ].join("\n");
 }

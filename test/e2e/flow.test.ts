@@ -178,7 +178,7 @@ describe("end to end: trigger -> queue -> worker -> agent -> draft PR -> final s
     expect(bed.gh.pulls).toHaveLength(1);
     const pr = bed.gh.pulls[0]!;
     expect(pr).toMatchObject({ head: "autofix/acme-widget-9", base: "main", draft: true });
-    expect(pr.title).toBe("Autofix: The arithmetic expansion in add.sh used minus where the sum nee…");
+    expect(pr.title).toBe("Autofix: add.sh adds instead of subtracting");
     for (const h of [
       "## Summary",
       "## Root Cause",

@@ -177,4 +177,11 @@ describe("a run group that is never closed", () => {
     expect(t.failingTests).toEqual(["tests/test_add.py::test_add"]);
     expect(t.errorAnnotations).toEqual(["Process completed with exit code 1."]);
   });
+
+  it("a check script's own verdict (FAILED: ... expected ...) is an assertion failure", () => {
+    const t = triageText(
+      "run\nFAILED: add.sh 2 3 printed 2, expected 5\nProcess completed with exit code 1.\n",
+    );
+    expect(t.errorClass).toBe("assertion-failure");
+  });
 });

@@ -3,6 +3,7 @@ import type { AgentResult, GateRun } from "../../src/agent/index.js";
 import { ChecklistTracker } from "../../src/pipeline/progress.js";
 import { prTitle, renderPrBody } from "../../src/publish/pr-body.js";
 import {
+  clipDiff,
   isLocalRun,
   LOCAL_RUN_MODE,
   type ReportInput,
@@ -204,10 +205,26 @@ describe("the report", () => {
   });
 });
 
+describe("the report's diff", () => {
+  it("shows the proven change as a diff a reviewer reads, clipped and redacted", () => {
+    const diff = "--- a/src/add.sh\n+++ b/src/add.sh\n-echo $(( $1 - $2 ))\n+echo $(( $1 + $2 ))\n";
+    const md = renderReport(reportInput({ fixDiff: diff }));
+    expect(md).toContain("The change:");
+    expect(md).toContain("```diff\n--- a/src/add.sh");
+    expect(md).toContain("+echo $(( $1 + $2 ))");
+    const token = `ghp_${"Q".repeat(36)}`;
+    expect(renderReport(reportInput({ fixDiff: `+TOKEN=${token}\n` }))).not.toContain(token);
+    const long = Array.from({ length: 250 }, (_, i) => `+line ${i}`).join("\n");
+    expect(clipDiff(long).split("\n")).toHaveLength(201);
+    expect(clipDiff(long)).toMatch(/\.\.\. 50 more lines/);
+    expect(renderReport(reportInput())).not.toContain("The change:");
+  });
+});
+
 describe("the draft PR", () => {
-  it("has a title from the root cause and every section a reviewer needs", () => {
+  it("has a title from the summary and every section a reviewer needs", () => {
     const r = result();
-    expect(prTitle(r)).toBe("Autofix: The arithmetic in add.sh used minus");
+    expect(prTitle(r)).toBe("Autofix: Add instead of subtract");
     const body = renderPrBody({
       job: { requestedBy: "alice" },
       result: r,
