@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { ProbotOctokit } from "probot";
@@ -11,8 +11,8 @@ import type { FixRequest } from "../contracts/fix-request.js";
 import type { Outcome } from "../contracts/outcome.js";
 import { importCommits } from "../git/import.js";
 import type { FetchLike } from "../logs/index.js";
-import { codeOwners, recentAuthors } from "../publish/developers.js";
-import { prTitle, renderPrBody, type TestFile } from "../publish/pr-body.js";
+import { codeOwners, committedFiles, recentAuthors } from "../publish/developers.js";
+import { prTitle, renderPrBody } from "../publish/pr-body.js";
 import { upsertDraftPr } from "../publish/pull-request.js";
 import { pushBranch } from "../publish/push.js";
 import {
@@ -106,25 +106,6 @@ export interface PipelineOutput {
   planned: string[];
 }
 
-async function readTestFiles(workspace: string, path: string): Promise<TestFile[]> {
-  const full = join(workspace, path);
-  const s = await stat(full).catch(() => null);
-  if (!s) return [];
-  if (s.isFile()) return [{ path, content: await readFile(full, "utf8") }];
-  const out: TestFile[] = [];
-  const walk = async (dir: string, rel: string) => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      if (e.name === "logs" || e.name.startsWith(".")) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(join(dir, e.name), r);
-      else if (e.isFile() && out.length < 20)
-        out.push({ path: `${path}/${r}`, content: await readFile(join(dir, e.name), "utf8") });
-    }
-  };
-  await walk(full, "");
-  return out;
-}
-
 export async function runPipeline(input: PipelineInput): Promise<PipelineOutput> {
   const workspace = input.executor.workspace;
   // The repository's own GitHub pages: the only place a link in the model's prose may point.
@@ -170,7 +151,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
   const changed = result?.git.changedFiles ?? [];
   const fixSha = result?.git.fixCommitSha ?? null;
   const [owners, authors, fixDiff] = await Promise.all([
-    codeOwners(workspace, changed),
+    codeOwners(input.executor, input.baseSha, changed),
     recentAuthors(input.executor, changed, input.baseSha).catch(() => []),
     // The change a reviewer reads in the report: source files only, no textconv or external diff.
     fixSha && changed.length > 0
@@ -187,7 +168,15 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
   const workflows = recommendWorkflows(changed, config.recommended_workflows, input.job?.ci?.workflowName);
 
   if (result?.status === "succeeded" && result.git.fixCommitSha) {
-    const testFiles = result.reproduction ? await readTestFiles(workspace, result.reproduction.path) : [];
+    // The test as committed (the repro commit, or the base for an existing test): what was
+    // gated, not what lies on disk, and never a link's target.
+    const testFiles = result.reproduction
+      ? await committedFiles(
+          input.executor,
+          result.git.reproCommitSha ?? input.baseSha,
+          result.reproduction.path,
+        )
+      : [];
     const title = prTitle(result);
     const body = renderPrBody({
       ...(input.job ? { job: input.job } : {}),
