@@ -1,12 +1,6 @@
-import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import path from "node:path";
-
 /**
  * The reproduction's fingerprint. The gates compare git objects (`testObjectHash`: the test
- * folder's tree in a commit), so only what is committed counts. `hashTestPath` (sha256 over
- * the files on disk, run artefacts left out) is kept for tools that look at a folder outside
- * git; no gate uses it.
+ * folder's tree in a commit), so only what is committed counts.
  *
  * Run artefacts: the folder's top-level `logs/` (the test writes its logs there) and caches
  * that test runners create next to the tests. They are never committed.
@@ -20,45 +14,6 @@ export function isRunArtefact(rel: string): boolean {
   if (parts[0] === "logs" && parts.length > 1) return true;
   if (parts.some((p) => CACHE_DIRS.has(p))) return true;
   return /\.py[co]$/.test(rel);
-}
-
-/** Hash a list of entries (pure): the order of the input does not matter. */
-export function hashEntries(entries: ReadonlyArray<{ rel: string; mode: string; content: Buffer }>): string {
-  const h = createHash("sha256");
-  for (const e of [...entries].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))) {
-    h.update(`${e.rel}\0${e.mode}\0${e.content.length}\0`);
-    h.update(e.content);
-  }
-  return `sha256:${h.digest("hex")}`;
-}
-
-async function collect(
-  root: string,
-  rel: string,
-  out: Array<{ rel: string; mode: string; content: Buffer }>,
-) {
-  const abs = rel ? path.join(root, rel) : root;
-  const st = await lstat(abs);
-  if (st.isSymbolicLink()) {
-    out.push({ rel, mode: "link", content: Buffer.from(await readlink(abs)) });
-  } else if (st.isDirectory()) {
-    for (const name of (await readdir(abs)).sort()) {
-      const child = rel ? `${rel}/${name}` : name;
-      if (isRunArtefact(child)) continue;
-      await collect(root, child, out);
-    }
-  } else if (st.isFile()) {
-    out.push({ rel, mode: st.mode & 0o111 ? "x" : "-", content: await readFile(abs) });
-  }
-}
-
-/** Hash a test folder or a single test file (absolute path). */
-export async function hashTestPath(abs: string): Promise<string> {
-  const entries: Array<{ rel: string; mode: string; content: Buffer }> = [];
-  const st = await lstat(abs);
-  if (st.isDirectory()) await collect(abs, "", entries);
-  else await collect(path.dirname(abs), path.basename(abs), entries);
-  return hashEntries(entries);
 }
 
 /**
