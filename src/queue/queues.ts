@@ -144,8 +144,11 @@ export function createPoolWorker(
 ): Worker<FixJob> {
   if (!POOL_NAMES.includes(pool)) throw new Error(`unknown pool "${pool}"`);
   const { redisUrl, prefix, concurrency, lockDuration, ...rest } = opts;
-  return new Worker<FixJob>(pool, processor, {
-    connection: createRedis(redisUrl, "worker"),
+  // BullMQ treats a connection it is handed as shared and never closes it: the worker made
+  // this one, so it closes it with the worker (an open socket keeps the process alive).
+  const connection = createRedis(redisUrl, "worker");
+  const worker = new Worker<FixJob>(pool, processor, {
+    connection,
     prefix,
     concurrency: concurrency ?? 1,
     // Jobs run for many minutes; the lock is renewed every lockDuration/2 while the event loop is free.
@@ -154,4 +157,6 @@ export function createPoolWorker(
     autorun: false,
     ...rest,
   });
+  worker.on("closed", () => connection.disconnect());
+  return worker;
 }
