@@ -67,6 +67,8 @@ export interface RunningWorker {
   workers: Map<string, Worker>;
   /** Stop taking jobs, give running jobs until the deadline, then abort and requeue them. */
   shutdown(opts?: { deadlineMs?: number }): Promise<void>;
+  /** A second stop signal: abort every running job now (each is requeued, as at the deadline). */
+  abortRunning(): number;
 }
 
 /** Host hooks from the host options: card allocation, health check, hygiene. Exported for tests. */
@@ -254,6 +256,12 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
   return {
     name,
     workers,
+    abortRunning() {
+      const n = active.size;
+      if (n > 0) log.warn({ running: n }, "second stop signal: aborting running jobs now");
+      for (const handle of active.values()) handle.abort("shutdown");
+      return n;
+    },
     shutdown(sopts = {}) {
       shuttingDown ??= (async () => {
         const deadline = sopts.deadlineMs ?? opts.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;

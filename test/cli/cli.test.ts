@@ -180,7 +180,7 @@ describe("autofix worker settings", () => {
     expect(t.out).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^serving cpu \(x2\) as /),
-        "SIGTERM: finishing running jobs (up to 7 s), then requeueing them",
+        "SIGTERM: finishing running jobs (up to 7 s), then requeueing them; send it again to stop them now",
       ]),
     );
     expect(seen).toMatchObject({

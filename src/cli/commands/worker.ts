@@ -47,7 +47,8 @@ const WORKER: CommandSpec = {
     force: { type: "boolean", help: "serve the pools asked for even when the cards found do not match them" },
   },
   notes: [
-    "Stops on SIGTERM or Ctrl-C: running jobs get AUTOFIX_SHUTDOWN_DEADLINE_SECONDS to finish, then are requeued.",
+    "Stops on SIGTERM or Ctrl-C: running jobs get AUTOFIX_SHUTDOWN_DEADLINE_SECONDS to finish, then are requeued;",
+    "a second signal aborts (and requeues) them at once. Exits 0 once stopped; 2 when it cannot start (Redis unreachable, bad settings).",
   ],
 };
 
@@ -162,12 +163,27 @@ export function createWorkerCommand(
         shutdownDeadlineMs: deadlineMs,
         jobTimeoutMs: settings.AUTOFIX_JOB_TIMEOUT_MINUTES * 60_000,
       });
+      // Listening before saying "serving": a signal sent as soon as that line shows is handled.
+      const stop = deps.stop ?? waitForSignal;
+      const first = stop();
       io.out(
         `serving ${decision.serve.map((p) => `${p.pool} (x${p.concurrency})`).join(", ")} as ${running.name}`,
       );
-      const sig = await (deps.stop ?? waitForSignal)();
-      io.out(`${sig}: finishing running jobs (up to ${deadlineMs / 1000} s), then requeueing them`);
-      await running.shutdown();
+      const sig = await first;
+      io.out(
+        `${sig}: finishing running jobs (up to ${deadlineMs / 1000} s), then requeueing them; send it again to stop them now`,
+      );
+      const done = running.shutdown();
+      // A second signal does not wait for the deadline: running jobs are aborted (and requeued)
+      // at once, their commands killed, and the worker exits once they are back in the queue.
+      let finished = false;
+      void stop().then((again) => {
+        if (finished) return;
+        const n = running.abortRunning();
+        io.out(`${again} again: aborting ${n} running job${n === 1 ? "" : "s"} now`);
+      });
+      await done;
+      finished = true;
       return EXIT.ok;
     },
   };
