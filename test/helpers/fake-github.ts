@@ -36,16 +36,60 @@ export interface FakeActionsJob {
   log: string;
   annotations: string[];
   failedStep?: string;
+  /** Defaults: tt-runner-1, attempt 1, no times. */
+  runnerName?: string;
+  runAttempt?: number;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+/**
+ * A fault the fake plays instead of (or before) its real answer, for the requests it matches:
+ * an error status, a stall (no answer until the server closes), or a late answer.
+ */
+export interface FakeFault {
+  /** HTTP method to match (any when unset). */
+  method?: string;
+  /** Matched against the path without a leading /api/v3 (a string must be equal). */
+  path: RegExp | string;
+  /** How many matching requests it applies to (every one when unset). */
+  times?: number;
+  /** Answer with this status (a JSON message body) instead of the route's answer. */
+  status?: number;
+  /** Extra response headers with `status` (retry-after, x-ratelimit-remaining). */
+  headers?: Record<string, string>;
+  /** Never answer: the request hangs until the client gives up or the server closes. */
+  stall?: boolean;
+  /** Answer late: hold the request this many milliseconds, then answer as usual (or `status`). */
+  delayMs?: number;
+}
+
+/** One request the fake received, in arrival order. */
+export interface FakeRequest {
+  seq: number;
+  method: string;
+  path: string;
+  /** The fault that was played, if one matched. */
+  fault?: "status" | "stall" | "delay";
 }
 
 export interface FakeGitHub {
   url: string;
+  /** Add a fault; the newest matching fault wins. */
+  fault(f: FakeFault): void;
+  clearFaults(): void;
+  /** Every request received, in arrival order (faulted ones too). */
+  requests: FakeRequest[];
+  /** Requests held by a stall fault right now. */
+  stalled(): number;
   comments: Map<number, FakeComment>;
   tokens: string[];
   /** Roles by login for the collaborator-permission API (default: none). */
   permissions: Map<string, string>;
   /** Branch tips by `owner/repo:branch`. */
   branches: Map<string, string>;
+  /** Repository files by `owner/repo:path` (the contents API answers the raw text; others 404). */
+  files: Map<string, string>;
   pulls: FakePull[];
   issues: Array<{ number: number; title: string; body: string; labels: string[]; state: string }>;
   reactions: Array<{ commentId: number; content: string }>;
@@ -88,8 +132,10 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     status: "completed",
     conclusion: j.conclusion,
     labels: j.labels,
-    runner_name: "tt-runner-1",
-    run_attempt: 1,
+    runner_name: j.runnerName ?? "tt-runner-1",
+    run_attempt: j.runAttempt ?? 1,
+    ...(j.startedAt ? { started_at: j.startedAt } : {}),
+    ...(j.completedAt ? { completed_at: j.completedAt } : {}),
     head_sha: "0".repeat(40),
     html_url: `${base()}/${key}/actions/runs/${j.runId}/job/${j.id}`,
     steps: [
@@ -102,6 +148,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const tokens: string[] = [];
   const permissions = new Map<string, string>();
   const branches = new Map<string, string>();
+  const files = new Map<string, string>();
   const pulls: FakePull[] = [];
   const issues: FakeGitHub["issues"] = [];
   const reactions: FakeGitHub["reactions"] = [];
@@ -109,6 +156,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const attempts = new Map<string, number[]>();
   let nextId = 1000;
   let nextNumber = 100;
+  const faults: Array<FakeFault & { used: number }> = [];
+  const requests: FakeRequest[] = [];
+  let stalledNow = 0;
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const send = (status: number, data: unknown) => {
@@ -116,6 +166,34 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       res.end(JSON.stringify(data));
     };
     const path = url.pathname.replace(/^\/api\/v3/, "");
+    const entry: FakeRequest = { seq: requests.length + 1, method: req.method ?? "GET", path };
+    requests.push(entry);
+    const fault = [...faults]
+      .reverse()
+      .find(
+        (f) =>
+          (f.times === undefined || f.used < f.times) &&
+          (!f.method || f.method.toUpperCase() === req.method) &&
+          (typeof f.path === "string" ? f.path === path : f.path.test(path)),
+      );
+    if (fault) {
+      fault.used++;
+      if (fault.stall) {
+        entry.fault = "stall";
+        stalledNow++;
+        res.on("close", () => stalledNow--);
+        return;
+      }
+      if (fault.delayMs) {
+        entry.fault = "delay";
+        await new Promise((r) => setTimeout(r, fault.delayMs));
+      }
+      if (fault.status) {
+        entry.fault = "status";
+        res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
+        return res.end(JSON.stringify({ message: `fake GitHub fault: ${fault.status}` }));
+      }
+    }
     const tokenMatch = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
     const issueMatch = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(path);
     const commentMatch = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(path);
@@ -165,7 +243,12 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       const [, owner, repo, rest = ""] = repoMatch;
       const key = `${owner}/${repo}`;
       let m: RegExpExecArray | null;
-      if (req.method === "GET" && rest.startsWith("/contents/")) return send(404, { message: "Not Found" });
+      if (req.method === "GET" && rest.startsWith("/contents/")) {
+        const text = files.get(`${key}:${decodeURIComponent(rest.slice("/contents/".length))}`);
+        if (text === undefined) return send(404, { message: "Not Found" });
+        res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+        return res.end(text);
+      }
       m = req.method === "GET" ? /^\/collaborators\/([^/]+)\/permission$/.exec(rest) : null;
       if (m) {
         const role = permissions.get(m[1]!) ?? "none";
@@ -252,6 +335,20 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
           .map((j) => jobJson(key, j));
         return send(200, { total_count: list.length, jobs: list });
       }
+      m = req.method === "GET" ? /^\/actions\/runs\/(\d+)$/.exec(rest) : null;
+      if (m) {
+        // A run's latest attempt: the highest attempt listed under `attempts`.
+        const runId = m[1];
+        const listed = [...attempts.keys()]
+          .filter((k) => k.startsWith(`${runId}/`))
+          .map((k) => Number(k.split("/")[1]));
+        if (listed.length === 0) return send(404, { message: "Not Found" });
+        return send(200, {
+          id: Number(runId),
+          run_attempt: Math.max(...listed),
+          html_url: `${base()}/${key}/actions/runs/${runId}`,
+        });
+      }
       m = req.method === "GET" ? /^\/actions\/jobs\/(\d+)$/.exec(rest) : null;
       if (m) {
         const j = jobs.get(Number(m[1]));
@@ -292,10 +389,17 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   portRef = port;
   return {
     url: `http://127.0.0.1:${port}`,
+    fault: (f) => faults.push({ ...f, used: 0 }),
+    clearFaults: () => {
+      faults.length = 0;
+    },
+    requests,
+    stalled: () => stalledNow,
     comments,
     tokens,
     permissions,
     branches,
+    files,
     pulls,
     issues,
     reactions,
