@@ -92,6 +92,19 @@ const envSchema = z.object({
   AUTOFIX_SANDBOX_GID: z.coerce.number().int().min(1).default(65534),
   /** Repositories (owner/name) whose jobs may use the network; none by default. */
   AUTOFIX_SANDBOX_NETWORK_REPOS: csv,
+  /**
+   * Container backend: image prefixes a repository may pick (its autofix.yml `environment.image`
+   * or its failed CI job's `container.image`), e.g. `ghcr.io/tenstorrent/`. Unset: only the
+   * configured images (AUTOFIX_SANDBOX_IMAGE, AUTOFIX_SANDBOX_POOL_IMAGES).
+   */
+  AUTOFIX_SANDBOX_IMAGE_PREFIXES: csv,
+  /**
+   * Operator-side mounts per pool: `pool:/host/path:/container/path[:ro|:rw]`, comma-separated,
+   * `*` for every pool (model weights, caches, hugepages). Read-only unless `:rw`.
+   */
+  AUTOFIX_SANDBOX_MOUNTS: csv,
+  /** Worker: the most bytes a CI build artifact may unpack to (default 40 GiB). */
+  AUTOFIX_ARTIFACT_MAX_BYTES: positiveNumber(40 * 1024 ** 3),
   ANTHROPIC_API_KEY: z.string().optional(),
   /** The SDK's alternative to an API key. */
   ANTHROPIC_AUTH_TOKEN: z.string().optional(),

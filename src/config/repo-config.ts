@@ -1,6 +1,8 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { issueLines } from "../shared/zod-messages.js";
+import { ALLOWED_CONTAINER_OPTIONS, parseContainerOptions, workdirProblem } from "./container-options.js";
+import { limitsSchema } from "./limits.js";
 import { DEFAULT_POOL_RULES, POOL_NAMES } from "./pools.js";
 
 /** Where the per-repository configuration lives (read through Probot's context.config). */
@@ -82,6 +84,100 @@ const workflowMapEntry = z.object({
   workflows: z.array(z.string().min(1)).min(1),
 });
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Mounts are the operator's (worker settings), never the repository's. */
+const refusedMounts = z
+  .unknown()
+  .refine((v) => v === undefined, {
+    message:
+      "mounts are not taken from the repository: the worker's operator sets them (AUTOFIX_SANDBOX_MOUNTS, per pool)",
+  })
+  .optional();
+
+/** One environment: what the CI job's container had. Every field optional; merged base < pool < runner label. */
+const environmentEntry = {
+  /** The image (must match the worker's AUTOFIX_SANDBOX_IMAGE_PREFIXES, or be one of its pool images). */
+  image: z
+    .string()
+    .min(1)
+    .max(300)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, "is not an image reference")
+    .optional(),
+  /** Container options from a short allowlist (--shm-size, -e/--env, -w/--workdir). */
+  options: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .superRefine((v, ctx) => {
+      if (v === undefined) return;
+      const p = parseContainerOptions(v);
+      if (p.refused.length > 0)
+        ctx.addIssue({
+          code: "custom",
+          message: `refused: ${p.refused.join(", ")}; only ${ALLOWED_CONTAINER_OPTIONS} are allowed (cards, hugepages and mounts come from the worker)`,
+        });
+    }),
+  /** Variables every command gets (TT_METAL_HOME=/work, ...). */
+  env: z
+    .record(
+      z.string().regex(ENV_NAME, "is not a variable name"),
+      z.union([z.string(), z.number(), z.boolean()]),
+    )
+    .optional(),
+  /** Where the workspace is mounted inside the container and commands start (tt-metal: /work). */
+  workdir: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      const problem = v === undefined ? null : workdirProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+  mounts: refusedMounts,
+  volumes: refusedMounts,
+};
+
+const environmentSchema = z.object({
+  ...environmentEntry,
+  /** Per pool: `n150: { image: ..., env: ... }`. */
+  pools: z.record(poolName, z.object(environmentEntry)).default({}),
+  /** Per runner label set (all labels present), first match wins; over the pool's. */
+  runner_labels: z
+    .array(z.object({ labels: z.array(z.string().min(1)).min(1), ...environmentEntry }))
+    .default([]),
+});
+
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+
+const artifactSchema = z.object({
+  /**
+   * Artifact name pattern: `*` matches any text, `{sha}` the job's full commit SHA
+   * (`TTMetal_build_any_*_{sha}_*`).
+   */
+  name: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9._*{}-]+$/, "may hold letters, digits, . _ - * and {sha}"),
+  /** Files inside the downloaded artifact to unpack (globs with `*`); default: every file. */
+  archives: z.array(z.string().min(1)).default([]),
+  /** Folder inside the workspace to unpack into (relative, default the repository root). */
+  destination: z
+    .string()
+    .default(".")
+    .refine((d) => !d.startsWith("/") && !d.split(/[\\/]/).includes(".."), {
+      message: "must be a folder inside the workspace (relative, no ..)",
+    }),
+});
+
+const artifactsSchema = z.object({
+  /** Artifacts tried in order; the first one found at the job's commit is used. */
+  build: z.array(artifactSchema).default([]),
+  /** Also use an artifact of a successful run of the same commit when the failing run has none. */
+  from_successful_runs: z.boolean().default(true),
+});
+
+export type ArtifactRule = z.infer<typeof artifactSchema>;
+
 export const repoConfigSchema = z.object({
   /** Label that starts a job when added to an issue or pull request. */
   trigger_label: z.string().min(1).max(50).default("autofix"),
@@ -103,6 +199,12 @@ export const repoConfigSchema = z.object({
   recommended_workflows: z.array(workflowMapEntry).default([]),
   /** Keep the reproduction test in the PR diff (the original framework kept it out). */
   include_test_in_pr: z.boolean().default(false),
+  /** Loop breakers of automatic jobs: per fingerprint per window, open Autofix PRs per repository. */
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  /** The CI job's container: image, options, env, workdir (per pool or runner label). */
+  environment: environmentSchema.default(environmentSchema.parse({})),
+  /** CI build artifacts unpacked into the workspace instead of building. */
+  artifacts: artifactsSchema.default(artifactsSchema.parse({})),
 });
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
@@ -166,4 +268,42 @@ export function parseRepoConfig(text: string): RepoConfigResult {
     };
   }
   return validateRepoConfig(raw);
+}
+
+/** One environment after merging: what a job's container gets from the repository's config. */
+export interface ResolvedEnvironmentConfig {
+  image?: string;
+  env: Record<string, string>;
+  options: string[];
+  workdir?: string;
+}
+
+/**
+ * The environment the config gives a job: the base entry, then the pool's, then the first
+ * runner-label entry whose labels are all present. env merges, options add up, image and
+ * workdir are replaced. null when the config says nothing. Pure.
+ */
+export function environmentFor(
+  config: RepoConfig,
+  pool: string,
+  runnerLabels: readonly string[] = [],
+): ResolvedEnvironmentConfig | null {
+  const e = config.environment;
+  const have = new Set(runnerLabels.map((l) => l.toLowerCase()));
+  const entries = [
+    e,
+    e.pools[pool],
+    e.runner_labels.find((r) => r.labels.every((l) => have.has(l.toLowerCase()))),
+  ].filter((x): x is NonNullable<typeof x> => !!x);
+  const out: ResolvedEnvironmentConfig = { env: {}, options: [] };
+  let said = false;
+  for (const entry of entries) {
+    if (entry.image) out.image = entry.image;
+    if (entry.workdir) out.workdir = entry.workdir.replace(/\/+$/, "");
+    for (const [k, v] of Object.entries(entry.env ?? {})) out.env[k] = String(v);
+    if (entry.options !== undefined)
+      out.options.push(...(typeof entry.options === "string" ? [entry.options] : entry.options));
+    said ||= !!entry.image || !!entry.workdir || !!entry.env || entry.options !== undefined;
+  }
+  return said ? out : null;
 }

@@ -8,6 +8,21 @@ export const FIX_JOB_VERSION = 1;
 
 const login = z.string().min(1).max(100);
 
+/** Where a job's environment came from: `workflow <path>@<sha> job <id>`, `autofix.yml` or `worker default`. */
+export const jobEnvironmentSchema = z.object({
+  image: z.string().min(1).max(300).optional(),
+  env: z.record(z.string(), z.string()).default({}),
+  /** Container options that passed the allowlist (src/config/container-options.ts). */
+  options: z.array(z.string()).default([]),
+  /** Where the workspace is mounted inside the container (tt-metal: /work). */
+  workdir: z.string().min(1).optional(),
+  source: z.string().min(1).max(400),
+  /** What was not taken, and why (expressions, refused options, a fallback). */
+  notes: z.array(z.string().max(500)).max(20).default([]),
+});
+
+export type JobEnvironment = z.infer<typeof jobEnvironmentSchema>;
+
 /**
  * The job that travels through Redis from the web process to a worker. BullMQ stores it in
  * clear text: never put a token or secret in it. Workers mint installation tokens themselves.
@@ -39,6 +54,12 @@ export const fixJobSchema = z.object({
   requestedBy: login,
   /** The status comment kept current for this job. */
   statusCommentId: z.number().int().positive().optional(),
+  /**
+   * The container environment the job asks for, decided at trigger time: the failed CI job's
+   * own `container:` (when literal), the repository's autofix.yml `environment:`, or nothing
+   * (the worker's default). The worker still checks the image against its allowlist.
+   */
+  environment: jobEnvironmentSchema.optional(),
   /** For CI-triggered jobs: the failure that crossed the threshold. */
   ci: z
     .object({
@@ -49,6 +70,8 @@ export const fixJobSchema = z.object({
       runnerLabels: z.array(z.string()),
       errorSignature: z.string(),
       streak: z.number().int().positive(),
+      /** The workflow file of the run (`.github/workflows/x.yml`). */
+      workflowPath: z.string().optional(),
     })
     .optional(),
   createdAt: z.string().datetime(),

@@ -19,6 +19,20 @@ export const fixRequestSchema = z
      * deleted tests, pytest or CI config), which the harness refuses otherwise.
      */
     allowTestChanges: z.boolean().optional(),
+    /**
+     * The command the failed CI step ran and the job's timeout, read from the workflow at the
+     * run's commit: the starting point of the reproduction (CI-triggered jobs).
+     */
+    ciCommand: z
+      .object({
+        /** `workflow <path>@<sha> job <id> step "<name>"`. */
+        source: z.string().min(1).max(500),
+        run: z.string().min(1).max(20_000),
+        timeoutMinutes: z.number().positive().optional(),
+        /** The step's working-directory, when it set one. */
+        workingDirectory: z.string().max(500).optional(),
+      })
+      .optional(),
   })
   .refine((r) => r.url !== undefined || r.rawLogs !== undefined, {
     message: "needs a log source: an Actions URL or raw logs",

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Context, ProbotOctokit } from "probot";
 import { poolForRunnerLabels } from "../../config/pools.js";
-import { effectivePoolRules, type RepoConfig } from "../../config/repo-config.js";
-import { FIX_JOB_VERSION, type FixJob } from "../../contracts/fix-job.js";
+import { effectivePoolRules, environmentFor, type RepoConfig } from "../../config/repo-config.js";
+import { FIX_JOB_VERSION, type FixJob, type JobEnvironment } from "../../contracts/fix-job.js";
+import type { FixRequest } from "../../contracts/fix-request.js";
 import { triageText } from "../../logs/index.js";
 import { acceptJob } from "../accept.js";
 import type { DecisionRecord, TriggerDeps } from "../deps.js";
@@ -17,6 +18,7 @@ import {
   runRecordSchema,
 } from "./streak.js";
 import { findOrCreateTrackingIssue } from "./tracking-issue.js";
+import { readWorkflowJob } from "./workflow-env.js";
 
 type RunContext = Context<"workflow_run.completed">;
 
@@ -75,6 +77,82 @@ async function describeFailedJob(
     signature,
     errorClass: triage.errorClass,
     ...(job.html_url ? { url: job.html_url } : {}),
+    ...((triage.failingTests[0] ?? triage.primary?.test)
+      ? { testId: (triage.failingTests[0] ?? triage.primary?.test)! }
+      : {}),
+  };
+}
+
+/** The workflow file at the run's commit, or why it could not be read. */
+async function workflowText(
+  octokit: ProbotOctokit,
+  repo: { owner: string; repo: string },
+  path: string,
+  sha: string,
+): Promise<{ text: string } | { problem: string }> {
+  try {
+    const res = await octokit.rest.repos.getContent({ ...repo, path, ref: sha });
+    const data = res.data as { type?: string; content?: string; encoding?: string; size?: number };
+    if (Array.isArray(res.data) || data.type !== "file" || typeof data.content !== "string")
+      return { problem: `${path} at ${sha.slice(0, 12)} is not a file` };
+    if ((data.size ?? 0) > 1024 * 1024) return { problem: `${path} is larger than 1 MB` };
+    return {
+      text: Buffer.from(data.content, (data.encoding as BufferEncoding) ?? "base64").toString("utf8"),
+    };
+  } catch (err) {
+    return {
+      problem: `${path} at ${sha.slice(0, 12)} could not be read (${(err as { status?: number }).status ?? "error"})`,
+    };
+  }
+}
+
+/**
+ * The failed job's environment and command: its own `container:` when literal, else the
+ * repository's autofix.yml `environment:`, else the worker's default; say where it came from.
+ */
+export function ciEnvironment(
+  facts:
+    | ReturnType<typeof readWorkflowJob>
+    | { notes: string[]; jobId?: undefined; environment?: undefined; command?: undefined },
+  where: { path: string; sha: string },
+  config: RepoConfig,
+  pool: string,
+  labels: readonly string[],
+): { environment: JobEnvironment; ciCommand?: NonNullable<FixRequest["ciCommand"]> } {
+  const origin = `workflow ${where.path}@${where.sha} job ${facts.jobId ?? "?"}`;
+  const fromConfig = environmentFor(config, pool, labels);
+  const notes = [...facts.notes];
+  let environment: JobEnvironment;
+  if (facts.environment?.image) {
+    const w = facts.environment;
+    const workdir = w.workdir ?? fromConfig?.workdir;
+    if (!w.workdir && fromConfig?.workdir) notes.push(`workdir ${fromConfig.workdir} from autofix.yml`);
+    environment = {
+      image: w.image,
+      env: { ...(fromConfig?.env ?? {}), ...w.env },
+      options: w.options,
+      ...(workdir ? { workdir } : {}),
+      source: origin,
+      notes: notes.slice(0, 20),
+    };
+  } else if (fromConfig) {
+    environment = { ...fromConfig, source: "autofix.yml", notes: notes.slice(0, 20) };
+  } else {
+    environment = { env: {}, options: [], source: "worker default", notes: notes.slice(0, 20) };
+  }
+  const c = facts.command;
+  return {
+    environment: { ...environment, notes: environment.notes.map((n) => n.slice(0, 500)) },
+    ...(c
+      ? {
+          ciCommand: {
+            source: `${origin} step "${c.step}"`.slice(0, 500),
+            run: c.run.slice(0, 20_000),
+            ...(c.timeoutMinutes ? { timeoutMinutes: c.timeoutMinutes } : {}),
+            ...(c.workingDirectory ? { workingDirectory: c.workingDirectory.slice(0, 500) } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -189,6 +267,7 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
   }
 
   const decisions: DecisionRecord[] = [];
+  let workflow: { text: string } | { problem: string } | undefined;
   for (const streak of streaks) {
     const failed = record.jobs.find((j) => j.name === streak.jobName)!;
     if ((await deps.store.streakHandled(streak.fingerprint)) === String(streak.startRunId)) {
@@ -196,6 +275,23 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
       continue;
     }
     const pool = poolForRunnerLabels(failed.labels, effectivePoolRules(config), config.default_pool);
+    const jobPool = deps.settings.pools.includes(pool) ? pool : config.default_pool;
+    // What the failed job ran in and ran, from its workflow at the run's commit.
+    const workflowPath = run.path.split("@")[0]!;
+    const apiJob = jobs.find((j) => j.name === streak.jobName);
+    const failedStep = apiJob?.steps?.find((s) => isFailedConclusion(s.conclusion))?.name ?? null;
+    workflow ??= await workflowText(octokit, repo, workflowPath, run.head_sha);
+    const facts =
+      "text" in workflow
+        ? readWorkflowJob(workflow.text, streak.jobName, failedStep)
+        : { notes: [workflow.problem] };
+    const { environment, ciCommand } = ciEnvironment(
+      facts,
+      { path: workflowPath, sha: run.head_sha },
+      config,
+      jobPool,
+      failed.labels,
+    );
     const issueNumber = await findOrCreateTrackingIssue(octokit, deps.store, repo, {
       workflowName: run.name ?? run.path,
       branch: run.head_branch ?? repository.default_branch,
@@ -230,8 +326,10 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
           .filter(Boolean)
           .join("\n"),
         url: failed.url ?? `${run.html_url}`,
+        ...(ciCommand ? { ciCommand } : {}),
       },
-      pool: deps.settings.pools.includes(pool) ? pool : config.default_pool,
+      pool: jobPool,
+      environment,
       fingerprint: streak.fingerprint,
       requestedBy: context.payload.sender.login,
       ci: {
@@ -242,6 +340,7 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
         runnerLabels: failed.labels,
         errorSignature: failed.signature ?? "",
         streak: streak.count,
+        workflowPath,
       },
       createdAt: deps.now().toISOString(),
     };
