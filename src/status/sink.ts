@@ -31,6 +31,12 @@ export interface StatusTarget {
   installationId: number;
   /** A comment id carried with the job from an earlier write: a hint the sink may use or ignore. */
   commentId?: number;
+  /**
+   * The commit the status lives on (push-triggered jobs): when set, the status comment is a
+   * commit comment on `sha` instead of a comment on issue `number` (see locationOf in
+   * src/status/outbox/location.ts). Only the outbox sink writes commit comments.
+   */
+  sha?: string;
 }
 
 /** Makes the sink for one target. Workers get theirs injected (tests swap it). */
