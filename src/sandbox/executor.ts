@@ -1,3 +1,4 @@
+import type { JobEnvironment } from "../contracts/fix-job.js";
 import type { CommandResult } from "../shared/process.js";
 
 /**
@@ -36,6 +37,11 @@ export interface JobExecutor {
   readonly workspace: string;
   /** The job's own variables every command gets (TT_VISIBLE_DEVICES, ...). */
   readonly jobEnv: Readonly<Record<string, string>>;
+  /**
+   * What the job's commands run in, for the status comment and the report: `image`, `image
+   * source`, `workdir`, `environment notes`. Absent on backends that add nothing.
+   */
+  readonly details?: Readonly<Record<string, string>>;
   /** Run an argv array (no shell) or a string under `bash -c`. Resolves whatever the exit code. */
   run(command: string | readonly string[], opts?: ExecOptions): Promise<CommandResult>;
   /** Kill every process the job started so far (phase ends, before gates, commits and pushes). */
@@ -59,6 +65,11 @@ export interface ExecutorSpec {
   pool?: string;
   /** `owner/name` of the job's repository (per-repository network opt-in). */
   repository?: string;
+  /**
+   * The environment the job asks for (the CI job's container or autofix.yml): image, env,
+   * options, workdir. The container backend takes the image only when the worker allows it.
+   */
+  environment?: JobEnvironment;
 }
 
 export type ExecutorFactory = (spec: ExecutorSpec) => Promise<JobExecutor>;
@@ -80,12 +91,14 @@ export function assembleExecutor(parts: {
   killAll: () => Promise<void>;
   markDisposed: () => void;
   release?: () => Promise<void>;
+  details?: Record<string, string>;
 }): JobExecutor {
   const { kind, workspace, jobEnv, run, killAll } = parts;
   return {
     kind,
     workspace,
     jobEnv,
+    ...(parts.details ? { details: parts.details } : {}),
     run,
     killAll,
     async dispose() {
