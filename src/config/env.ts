@@ -72,6 +72,14 @@ const envSchema = z.object({
   /** Worker: parallel jobs on the cpu pool (the whole part of the number). */
   AUTOFIX_CPU_CONCURRENCY: positiveNumber(1),
   /**
+   * Web: the time a webhook may spend on GitHub reads before its job is enqueued (permission,
+   * repository config, head commit), well under GitHub's 10 s and Probot's 9 s "still
+   * processing": past it the delivery answers 503 and can be redelivered.
+   */
+  AUTOFIX_WEBHOOK_READ_BUDGET_SECONDS: positiveNumber(5),
+  /** Web: the longest one of those GitHub reads may take (no retries inside the webhook). */
+  AUTOFIX_WEBHOOK_REQUEST_TIMEOUT_SECONDS: positiveNumber(3),
+  /**
    * Where a job's commands run: `auto` (a container when an image is configured and the engine
    * answers, else bubblewrap when installed, else refuse), `container`, `bwrap`, or `none`
    * (the host, with the service's uid: only when asked for by name).
