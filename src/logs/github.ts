@@ -66,6 +66,8 @@ const jobSchema = z.object({
   runner_name: z.string().nullable().optional(),
   html_url: z.string().nullable().optional(),
   head_sha: z.string().optional(),
+  started_at: z.string().nullable().optional(),
+  completed_at: z.string().nullable().optional(),
   steps: z.array(stepSchema).optional(),
 });
 
@@ -99,6 +101,9 @@ export interface JobInfo {
   url: string | null;
   headSha: string | null;
   failedSteps: string[];
+  /** ISO times GitHub reports (absent in older answers). */
+  startedAt?: string | null;
+  completedAt?: string | null;
 }
 
 export interface Annotation {
@@ -191,6 +196,8 @@ function toJobInfo(j: z.infer<typeof jobSchema>): JobInfo {
     runnerName: j.runner_name ?? null,
     url: j.html_url ?? null,
     headSha: j.head_sha ?? null,
+    startedAt: j.started_at ?? null,
+    completedAt: j.completed_at ?? null,
     failedSteps: (j.steps ?? []).filter((s) => s.conclusion === "failure").map((s) => s.name),
   };
 }
@@ -275,6 +282,52 @@ export async function openJobLog(
   }
   if (!res.ok) throw new GitHubLogsError(explain(res.status, what), res.status);
   return bodyChunks(res.body);
+}
+
+/** A run's latest attempt number (1 when it was never re-run). */
+export async function fetchRunAttempts(
+  ref: RepoRef & { runId: number },
+  access: LogsAccess,
+): Promise<number> {
+  const base = `${repoPath(ref)}/actions/runs/${ref.runId}`;
+  return (await getJson(ref, base, runSchema, access, `run ${ref.runId}`)).run_attempt;
+}
+
+/** Every job of one attempt of a run, whatever its conclusion. */
+export async function fetchAttemptJobs(
+  ref: RepoRef & { runId: number },
+  attempt: number,
+  access: LogsAccess,
+): Promise<JobInfo[]> {
+  const base = `${repoPath(ref)}/actions/runs/${ref.runId}`;
+  const jobs: JobInfo[] = [];
+  for (let page = 1; page <= 50; page++) {
+    const p = await getJson(
+      ref,
+      `${base}/attempts/${attempt}/jobs?per_page=100&page=${page}`,
+      jobsPageSchema,
+      access,
+      `jobs of run ${ref.runId} attempt ${attempt}`,
+    );
+    jobs.push(...p.jobs.map(toJobInfo));
+    if (p.jobs.length === 0 || jobs.length >= p.total_count) break;
+  }
+  return jobs;
+}
+
+/** Whether a job's conclusion counts as a failure. */
+export function isFailedConclusion(conclusion: string | null): boolean {
+  return conclusion !== null && FAILED.has(conclusion);
+}
+
+/** Triage the log of a job already described (annotations included). */
+export function triageJobInfo(
+  ref: RepoRef,
+  job: JobInfo,
+  access: LogsAccess,
+  opts: TriageOptions = {},
+): Promise<JobFailure> {
+  return triageJob(ref, job, access, opts);
 }
 
 async function triageJob(

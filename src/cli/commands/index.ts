@@ -1,4 +1,5 @@
 import type { CliCommand } from "../command.js";
+import { analyzeCommand } from "./analyze.js";
 import { configCheckCommand } from "./config-check.js";
 import { doctorCommand } from "./doctor.js";
 import { logsCommand } from "./logs.js";
@@ -18,4 +19,5 @@ export const commands: CliCommand[] = [
   statusCommand,
   runLocalCommand,
   proveCommand,
+  analyzeCommand,
 ];
