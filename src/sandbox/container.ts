@@ -146,6 +146,12 @@ export interface ContainerOptions {
   network?: boolean | string;
   /** Extra host paths bound read-only (a string binds at the same path). */
   readOnlyBinds?: Array<string | { source: string; target: string }>;
+  /** Operator-side mounts (worker settings only): read-write unless readOnly. */
+  binds?: Array<{ source: string; target: string; readOnly: boolean }>;
+  /** `--shm-size` (an allowlisted option of the job's environment). */
+  shmSize?: string;
+  /** What the commands run in, handed out as the executor's details. */
+  details?: Record<string, string>;
   deviceDir?: string;
   sandboxDeviceDir?: string;
   /** hugetlbfs mounts to bind (default: /dev/hugepages* found on the host). */
@@ -266,6 +272,11 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       const { source, target } = typeof b === "string" ? { source: b, target: b } : b;
       a.push("--mount", bindSpec(path.resolve(source), target, true));
     }
+    for (const b of o.binds ?? []) a.push("--mount", bindSpec(path.resolve(b.source), b.target, b.readOnly));
+    if (o.shmSize) {
+      if (!/^[1-9][0-9]*[bkmg]?$/.test(o.shmSize)) throw new SandboxError(`bad --shm-size "${o.shmSize}"`);
+      a.push(`--shm-size=${o.shmSize}`);
+    }
     const devices = cardDevices(
       o.cards,
       o.deviceDir ?? DEFAULT_DEVICE_DIR,
@@ -273,7 +284,9 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
     );
     await assertDevices(devices);
     for (const d of devices) a.push("--device", `${d.host}:${d.sandbox}`);
-    for (const h of o.hugepages ?? (await findHugepageMounts())) a.push("--mount", bindSpec(h, h, false));
+    for (const h of o.hugepages ?? (await findHugepageMounts())) {
+      if (!(o.binds ?? []).some((b) => b.target === h)) a.push("--mount", bindSpec(h, h, false));
+    }
     for (const [k, v] of Object.entries(baseEnv)) a.push("-e", `${k}=${v}`);
     a.push(...(o.runArgs ?? ENGINE_DEFAULTS[flavor].runArgs));
     const [entry, ...rest] = o.keepAlive ?? ["sleep", "2147483647"];
@@ -387,6 +400,7 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       disposed = true;
     },
     release: () => recycle(),
+    ...(o.details ? { details: o.details } : {}),
   });
 }
 

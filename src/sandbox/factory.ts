@@ -7,9 +7,17 @@ import {
   engineAvailable,
   removeStaleContainers,
 } from "./container.js";
-import type { ExecutorFactory, ExecutorKind } from "./executor.js";
-import { hostExecutorFactory } from "./host.js";
-import { chooseSandbox, parsePoolImages, type SandboxMode, type SandboxProbe } from "./select.js";
+import type { ExecutorFactory, ExecutorKind, ExecutorSpec, JobExecutor } from "./executor.js";
+import { hostExecutorFactory, removeStaleHostCommands } from "./host.js";
+import {
+  chooseImage,
+  chooseSandbox,
+  parsePoolImages,
+  parseSandboxMounts,
+  type SandboxMode,
+  type SandboxMount,
+  type SandboxProbe,
+} from "./select.js";
 
 /**
  * The job sandbox a worker or `autofix run` uses: probe the host, choose the backend
@@ -29,6 +37,10 @@ export interface SandboxSettings {
   /** owner/name of repositories whose jobs may use the network. */
   networkRepos: string[];
   deviceDir: string;
+  /** Image prefixes a job's environment may pick (AUTOFIX_SANDBOX_IMAGE_PREFIXES); none: only the configured images. */
+  imagePrefixes?: string[];
+  /** Operator-side mounts per pool (AUTOFIX_SANDBOX_MOUNTS). */
+  mounts?: SandboxMount[];
   /** The setting's name and the way to ask for no sandbox, for messages. */
   setting: { name: string; none: string };
 }
@@ -69,9 +81,18 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
   let factory: ExecutorFactory;
   if (choice.kind === "container") {
     factory = async (spec) => {
-      const image = (spec.pool ? s.poolImages[spec.pool] : undefined) ?? s.image;
+      const env = spec.environment;
+      const decision = chooseImage(env, {
+        poolImage: (spec.pool ? s.poolImages[spec.pool] : undefined) ?? s.image,
+        allImages: [...(s.image ? [s.image] : []), ...Object.values(s.poolImages)],
+        prefixes: s.imagePrefixes ?? [],
+      });
+      const image = decision.image;
       if (!image)
         throw new Error(`no container image for pool ${spec.pool ?? "(none)"}: set AUTOFIX_SANDBOX_IMAGE`);
+      // The environment's env, options and workdir go with its image: CI's paths, CI's variables.
+      const fromJob = decision.source !== "worker default" ? env : undefined;
+      const shm = fromJob?.options.map((o) => /^--shm-size=(.+)$/.exec(o)?.[1]).find(Boolean);
       await own(spec.workspace);
       return containerExecutorFactory({
         engine: s.engine,
@@ -81,22 +102,36 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
         deviceDir: s.deviceDir,
         network: netFor(spec.repository),
         readOnlyBinds: spec.readOnlyPaths ?? [],
+        binds: (s.mounts ?? []).filter((m) => m.pool === "*" || m.pool === spec.pool),
+        ...(fromJob?.workdir ? { mountPath: fromJob.workdir } : {}),
+        ...(fromJob && Object.keys(fromJob.env).length ? { extraEnv: fromJob.env } : {}),
+        ...(shm ? { shmSize: shm } : {}),
+        ...(decision.requested ? { pull: "missing" as const } : {}),
         ...(s.engine.runArgs ? { runArgs: s.engine.runArgs } : {}),
+        details: {
+          image: `${image} (${decision.source})`,
+          ...(fromJob?.workdir ? { workdir: fromJob.workdir } : {}),
+          ...(decision.notes.length ? { "environment notes": decision.notes.join("; ") } : {}),
+        },
       })(spec);
     };
   } else if (choice.kind === "bwrap") {
     factory = async (spec) => {
       await own(spec.workspace);
-      return bwrapExecutorFactory({
-        uid: s.uid,
-        gid: s.gid,
-        deviceDir: s.deviceDir,
-        network: netFor(spec.repository),
-        readOnlyBinds: spec.readOnlyPaths ?? [],
-      })(spec);
+      return withoutImage(
+        await bwrapExecutorFactory({
+          uid: s.uid,
+          gid: s.gid,
+          deviceDir: s.deviceDir,
+          network: netFor(spec.repository),
+          readOnlyBinds: spec.readOnlyPaths ?? [],
+        })(spec),
+        spec,
+      );
     };
   } else {
-    factory = hostExecutorFactory();
+    const host = hostExecutorFactory();
+    factory = async (spec) => withoutImage(await host(spec), spec);
   }
   return {
     ok: true,
@@ -110,7 +145,7 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
           ? removeStaleContainers(s.engine, workerName)
           : choice.kind === "bwrap"
             ? (await removeStaleSandboxes()).map((pid) => `bwrap sandbox pid ${pid}`)
-            : [],
+            : (await removeStaleHostCommands()).map((pid) => `host command pid ${pid}`),
     },
   };
 }
@@ -129,10 +164,13 @@ export function sandboxSettingsOf(
     | "AUTOFIX_SANDBOX_GID"
     | "AUTOFIX_SANDBOX_NETWORK_REPOS"
     | "AUTOFIX_DEVICE_DIR"
-  >,
+  > &
+    Partial<Pick<Settings, "AUTOFIX_SANDBOX_IMAGE_PREFIXES" | "AUTOFIX_SANDBOX_MOUNTS">>,
   setting = { name: "AUTOFIX_SANDBOX", none: "AUTOFIX_SANDBOX=none" },
 ): { settings: SandboxSettings; problems: string[] } {
-  const { images, problems } = parsePoolImages(settings.AUTOFIX_SANDBOX_POOL_IMAGES);
+  const { images, problems: imageProblems } = parsePoolImages(settings.AUTOFIX_SANDBOX_POOL_IMAGES);
+  const { mounts, problems: mountProblems } = parseSandboxMounts(settings.AUTOFIX_SANDBOX_MOUNTS ?? []);
+  const problems = [...imageProblems, ...mountProblems];
   const words = (s: string | undefined) => (s === undefined ? undefined : s.split(/\s+/).filter(Boolean));
   const globalArgs = words(settings.AUTOFIX_CONTAINER_GLOBAL_ARGS);
   const runArgs = words(settings.AUTOFIX_CONTAINER_RUN_ARGS);
@@ -150,8 +188,22 @@ export function sandboxSettingsOf(
       gid: settings.AUTOFIX_SANDBOX_GID,
       networkRepos: settings.AUTOFIX_SANDBOX_NETWORK_REPOS,
       deviceDir: settings.AUTOFIX_DEVICE_DIR,
+      imagePrefixes: settings.AUTOFIX_SANDBOX_IMAGE_PREFIXES ?? [],
+      mounts,
       setting,
     },
     problems,
+  };
+}
+
+/** A backend without images says so when the job's environment names one. */
+function withoutImage(exec: JobExecutor, spec: ExecutorSpec): JobExecutor {
+  const e = spec.environment;
+  if (!e?.image) return exec;
+  return {
+    ...exec,
+    details: {
+      image: `none: the ${exec.kind} backend ran the commands; ${e.image} (${e.source}) needs the container backend (AUTOFIX_SANDBOX_IMAGE)`,
+    },
   };
 }

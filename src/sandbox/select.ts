@@ -1,3 +1,4 @@
+import type { JobEnvironment } from "../contracts/fix-job.js";
 import type { ExecutorKind } from "./executor.js";
 
 /**
@@ -85,4 +86,88 @@ export function describeBackend(kind: ExecutorKind): string {
     case "container":
       return "container (unprivileged, no capabilities, read-only root; only the workspace writable)";
   }
+}
+
+/** An operator-side mount from AUTOFIX_SANDBOX_MOUNTS. */
+export interface SandboxMount {
+  /** A pool name, or `*` for every pool. */
+  pool: string;
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** `pool:/host:/inside[:ro|:rw]` entries into mounts; malformed entries are reported. Pure. */
+export function parseSandboxMounts(entries: readonly string[]): {
+  mounts: SandboxMount[];
+  problems: string[];
+} {
+  const mounts: SandboxMount[] = [];
+  const problems: string[] = [];
+  for (const e of entries) {
+    const parts = e.split(":");
+    const mode = parts.length === 4 ? parts[3] : parts.length === 3 ? "ro" : undefined;
+    const [pool, source, target] = parts;
+    if (
+      !pool ||
+      !source?.startsWith("/") ||
+      !target?.startsWith("/") ||
+      (mode !== "ro" && mode !== "rw") ||
+      source.split("/").includes("..") ||
+      target.split("/").includes("..")
+    )
+      problems.push(`AUTOFIX_SANDBOX_MOUNTS: "${e}" is not pool:/host/path:/container/path[:ro|:rw]`);
+    else mounts.push({ pool, source, target, readOnly: mode === "ro" });
+  }
+  return { mounts, problems };
+}
+
+/** Does an image reference start with an allowed prefix, at a boundary (`ghcr.io/tenstorrent` never matches `ghcr.io/tenstorrent-x/`)? Pure. */
+export function imageMatchesPrefix(image: string, prefix: string): boolean {
+  if (!prefix || !image.startsWith(prefix)) return false;
+  if (/[/:@]$/.test(prefix)) return image.length > prefix.length;
+  const next = image[prefix.length];
+  return next === undefined || next === "/" || next === ":" || next === "@";
+}
+
+export interface ImageDecision {
+  image: string | undefined;
+  /** Where the image came from, for the status comment and report. */
+  source: string;
+  notes: string[];
+  /** The job's own image (to be pulled when missing) rather than a configured one. */
+  requested: boolean;
+}
+
+/**
+ * The image a job runs in: the one its environment asks for when the worker allows it (one of
+ * the configured images, or under AUTOFIX_SANDBOX_IMAGE_PREFIXES), else the pool's configured
+ * image, said why. A repository never picks an arbitrary image without the operator. Pure.
+ */
+export function chooseImage(
+  environment: JobEnvironment | undefined,
+  configured: { poolImage: string | undefined; allImages: readonly string[]; prefixes: readonly string[] },
+): ImageDecision {
+  const fallback = configured.poolImage;
+  const notes = [...(environment?.notes ?? [])];
+  const wanted = environment?.image;
+  if (!wanted)
+    return {
+      image: fallback,
+      source:
+        environment?.source === "worker default" || !environment
+          ? "worker default"
+          : `worker default (${environment.source} names no image)`,
+      notes,
+      requested: false,
+    };
+  const allowed =
+    configured.allImages.includes(wanted) || configured.prefixes.some((p) => imageMatchesPrefix(wanted, p));
+  if (allowed) return { image: wanted, source: environment.source, notes, requested: wanted !== fallback };
+  notes.push(
+    `image ${wanted} (${environment.source}) is not allowed on this worker (AUTOFIX_SANDBOX_IMAGE_PREFIXES${
+      configured.prefixes.length ? `: ${configured.prefixes.join(", ")}` : " is not set"
+    }): ran the worker's image instead`,
+  );
+  return { image: fallback, source: "worker default", notes, requested: false };
 }
