@@ -73,7 +73,26 @@ export function renderTemplate(template: string, vars: Record<string, string>): 
 function describeRequest(request: FixRequest): string {
   const lines = [fenceAsData("request from the person who asked for this fix", request.prompt)];
   if (request.url) lines.push(`Log source: ${request.url}`);
+  const ci = ciCommandNote(request);
+  if (ci) lines.push(ci);
   return lines.join("\n\n");
+}
+
+/**
+ * The command the failed CI step ran, as the starting point of the reproduction: read from the
+ * workflow at the run's commit, fenced as data (it is the repository's text). Pure.
+ */
+export function ciCommandNote(request: FixRequest): string {
+  const c = request.ciCommand;
+  if (!c) return "";
+  const where = [
+    c.timeoutMinutes ? `the job's timeout was ${c.timeoutMinutes} minutes` : "",
+    c.workingDirectory ? `it ran in ${c.workingDirectory}` : "",
+  ].filter(Boolean);
+  return [
+    `The failed CI step ran this command (${c.source}${where.length ? `; ${where.join(", ")}` : ""}). Start the reproduction from it: run it, or the narrowest part of it that shows the failure.`,
+    fenceAsData("command the CI step ran", c.run),
+  ].join("\n");
 }
 
 function describeFailureContext(failureContext: string): string {
