@@ -1,3 +1,20 @@
+export {
+  CONTENT_INTERVAL_MS,
+  ITEM_MAX_AGE_MS,
+  OutboxDrainer,
+  type OutboxDrainerOptions,
+  WRITE_INTERVAL_MS,
+} from "./drainer.js";
+export {
+  backoffMs,
+  classifyFailure,
+  DEFAULT_PAUSE_MS,
+  drainerOctokits,
+  type FailureDecision,
+  findStatusAt,
+  type InstallationAccess,
+  writeStatusComment,
+} from "./github-writes.js";
 export { type CommentLocation, locationKey, locationOf, parseLocation } from "./location.js";
 export {
   type OpenEntry,
@@ -9,3 +26,4 @@ export {
   stateRank,
 } from "./outbox.js";
 export { OutboxStatusSink, outboxStatusSinks } from "./sink.js";
+export { ENDED_GRACE_MS, type JobStateLookup, lostMessage, lostView, OutboxSweeper } from "./sweeper.js";

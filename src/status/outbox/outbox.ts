@@ -395,8 +395,9 @@ export class Outbox {
   }
 
   /** The slot of a location (null when Redis has none). */
-  async readStatus(loc: CommentLocation): Promise<StatusSlot | null> {
-    const h = await this.redis.hgetall(this.key("status", locationKey(loc)));
+  async readStatus(loc: CommentLocation | string): Promise<StatusSlot | null> {
+    const key = typeof loc === "string" ? loc : locationKey(loc);
+    const h = await this.redis.hgetall(this.key("status", key));
     return parseSlot(h);
   }
 
