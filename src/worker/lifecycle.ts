@@ -4,6 +4,7 @@ import type { RepoConfig } from "../config/repo-config.js";
 import { readRunConfig } from "../config/run-config.js";
 import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
 import { cardEnv, type ExecutorFactory, type JobExecutor } from "../sandbox/executor.js";
+import { jobEnvironment } from "../sandbox/select.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
 import { startStep } from "../status/checklist.js";
@@ -276,6 +277,8 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     a.executor = await deps.executors(spec);
     // Each gate check gets the same sandbox around its own fresh checkout (the agent disposes of it).
     let gates = 0;
+      // The CI job's container (or autofix.yml's environment): the backend checks the image.
+      environment: jobEnvironment(a.fix, a.config, plan.pool),
     const gateExecutor = (dir: string) =>
       deps.executors({ ...spec, workspace: dir, jobId: `${spec.jobId}-gate${++gates}` });
     return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror, gateExecutor) };
