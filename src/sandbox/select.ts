@@ -1,4 +1,5 @@
-import type { JobEnvironment } from "../contracts/fix-job.js";
+import { environmentFor, type RepoConfig } from "../config/repo-config.js";
+import type { FixJob, JobEnvironment } from "../contracts/fix-job.js";
 import type { ExecutorKind } from "./executor.js";
 
 /**
@@ -170,4 +171,20 @@ export function chooseImage(
     }): ran the worker's image instead`,
   );
   return { image: fallback, source: "worker default", notes, requested: false };
+}
+
+/**
+ * The environment a job asks for at run time: what its trigger recorded (a CI job's own
+ * container), else the commit's autofix.yml `environment:` for its pool and runner labels,
+ * else nothing (the worker's default). Pure.
+ */
+export function jobEnvironment(
+  job: Pick<FixJob, "environment" | "ci">,
+  config: RepoConfig | null,
+  pool: string,
+): JobEnvironment | undefined {
+  if (job.environment && job.environment.source !== "worker default") return job.environment;
+  const fromConfig = config ? environmentFor(config, pool, job.ci?.runnerLabels ?? []) : null;
+  if (fromConfig) return { ...fromConfig, source: "autofix.yml", notes: job.environment?.notes ?? [] };
+  return job.environment;
 }
