@@ -266,6 +266,13 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     environment: {
       ...(input.environment ?? {}),
       sandbox: describeBackend(input.executor.kind),
+      // Which image the commands ran in and where it came from (the CI job's, autofix.yml, the worker's).
+      ...(input.executor.details ?? {}),
+      ...(input.request.ciCommand
+        ? {
+            "CI command": `${input.request.ciCommand.run.split("\n")[0]!.slice(0, 200)} (${input.request.ciCommand.source})`,
+          }
+        : {}),
       node: process.version,
     },
   };
