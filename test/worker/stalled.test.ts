@@ -147,6 +147,57 @@ describe("a worker killed mid-job", () => {
     expect(await until(() => hostProcsWith(`sleep ${marker}`).length === 0, 10_000)).toBe(true);
   }, 30_000);
 
+  it("without a sandbox, the next start kills what the job started on the host, setsid or not", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const marker = `8${Math.floor(Math.random() * 1e6)}.`;
+    const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "worker-child.mjs")], {
+      env: {
+        ...process.env,
+        READY_FILE: join(bed.workDir, "ready"),
+        STARTED_FILE: join(bed.workDir, "started"),
+        SLEEP_PID_FILE: join(bed.workDir, "sleep.pid"),
+        SLEEP_MARKER: marker,
+        SANDBOX: "host",
+        AUTOFIX_DIST: DIST,
+        REDIS_URL: TEST_REDIS_URL,
+        PREFIX: bed.prefix,
+        GH_URL: bed.gh.url,
+        APP_ID: TEST_APP_ID,
+        PRIVATE_KEY: testPrivateKey(),
+        WORK_DIR: bed.workDir,
+        REMOTE_BASE: bed.remote.base,
+      },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    expect(await until(() => existsSync(join(bed.workDir, "ready")), 10_000)).toBe(true);
+    await bed.queues.enqueue(makeJob(sha));
+    // The daemon (its own session) and the command both run on the host.
+    expect(await until(() => hostProcsWith(marker).length >= 2, 10_000)).toBe(true);
+    child.kill("SIGKILL");
+    await exited;
+    // Nothing took them with the worker: without the restart's cleanup they would run on.
+    expect(hostProcsWith(marker)).toHaveLength(2);
+    // What the restarted worker does first (the worker command calls it before taking jobs).
+    const made = await createSandbox({
+      mode: "none",
+      poolImages: {},
+      engine: {},
+      uid: 65534,
+      gid: 65534,
+      networkRepos: [],
+      deviceDir: join(bed.workDir, "no-devices"),
+      setting: { name: "AUTOFIX_SANDBOX", none: "AUTOFIX_SANDBOX=none" },
+    });
+    if (!made.ok) throw new Error(made.problem);
+    const removed = await made.sandbox.cleanupStale("restarted");
+    expect(removed.length).toBeGreaterThanOrEqual(2);
+    expect(await until(() => hostProcsWith(marker).length === 0, 10_000)).toBe(true);
+    // This process and its own commands are not the stale ones.
+    expect(alive(process.pid)).toBe(true);
+  }, 30_000);
+
   it("its job is picked up by another worker and finishes once, with one final comment", async () => {
     bed = await new WorkerTestBed().setup();
     const sha = bed.remote.commit("a.txt", "x\n");
