@@ -71,6 +71,13 @@ export interface FakeRequest {
   path: string;
   /** The fault that was played, if one matched. */
   fault?: "status" | "stall" | "delay";
+  /** When it arrived, by the clock given to startFakeGitHub (Date.now by default). */
+  at: number;
+}
+
+export interface FakeGitHubOptions {
+  /** The clock requests are stamped with: tests with a fake clock pass theirs. */
+  now?: () => number;
 }
 
 export interface FakeGitHub {
@@ -122,7 +129,8 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
-export async function startFakeGitHub(): Promise<FakeGitHub> {
+export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<FakeGitHub> {
+  const clock = opts.now ?? Date.now;
   let portRef = 0;
   const base = () => `http://127.0.0.1:${portRef}`;
   const jobJson = (key: string, j: FakeActionsJob) => ({
@@ -166,7 +174,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       res.end(JSON.stringify(data));
     };
     const path = url.pathname.replace(/^\/api\/v3/, "");
-    const entry: FakeRequest = { seq: requests.length + 1, method: req.method ?? "GET", path };
+    const entry: FakeRequest = { seq: requests.length + 1, method: req.method ?? "GET", path, at: clock() };
     requests.push(entry);
     const fault = [...faults]
       .reverse()
@@ -229,9 +237,16 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         return send(201, { id: c.id, body: c.body });
       }
     }
+    if (req.method === "DELETE" && commentMatch) {
+      const c = comments.get(Number(commentMatch[3]));
+      if (!c || c.issue.includes("@")) return send(404, { message: "Not Found" });
+      comments.delete(c.id);
+      res.writeHead(204);
+      return res.end();
+    }
     if (req.method === "PATCH" && commentMatch) {
       const c = comments.get(Number(commentMatch[3]));
-      if (!c) return send(404, { message: "Not Found" });
+      if (!c || c.issue.includes("@")) return send(404, { message: "Not Found" });
       const b = await body(req);
       c.body = String(b.body);
       c.edits.push(c.body);
@@ -243,6 +258,50 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       const [, owner, repo, rest = ""] = repoMatch;
       const key = `${owner}/${repo}`;
       let m: RegExpExecArray | null;
+      // Commit comments (the status of a push-triggered job), kept with the issue comments
+      // under the target `owner/repo@sha`.
+      m = /^\/commits\/([0-9a-f]{7,40})\/comments$/.exec(rest);
+      if (m) {
+        const commit = `${key}@${m[1]}`;
+        if (req.method === "GET") {
+          const list = [...comments.values()]
+            .filter((c) => c.issue === commit)
+            .map((c) => ({
+              id: c.id,
+              body: c.body,
+              user: { login: "autofix[bot]", type: "Bot" },
+              performed_via_github_app: { id: 1 },
+            }));
+          return send(200, list);
+        }
+        if (req.method === "POST") {
+          const b = await body(req);
+          const c: FakeComment = {
+            id: nextId++,
+            issue: commit,
+            body: String(b.body),
+            edits: [String(b.body)],
+          };
+          comments.set(c.id, c);
+          log.push({ target: commit, body: c.body });
+          return send(201, { id: c.id, body: c.body });
+        }
+      }
+      m = /^\/comments\/(\d+)$/.exec(rest);
+      if (m && (req.method === "PATCH" || req.method === "DELETE")) {
+        const c = comments.get(Number(m[1]));
+        if (!c?.issue.includes("@")) return send(404, { message: "Not Found" });
+        if (req.method === "DELETE") {
+          comments.delete(c.id);
+          res.writeHead(204);
+          return res.end();
+        }
+        const b = await body(req);
+        c.body = String(b.body);
+        c.edits.push(c.body);
+        log.push({ target: c.issue, body: c.body });
+        return send(200, { id: c.id, body: c.body });
+      }
       if (req.method === "GET" && rest.startsWith("/contents/")) {
         const text = files.get(`${key}:${decodeURIComponent(rest.slice("/contents/".length))}`);
         if (text === undefined) return send(404, { message: "Not Found" });
