@@ -7,6 +7,7 @@ import { POOL_NAMES } from "./pools.js";
 export const FIX_JOB_VERSION = 1;
 
 const login = z.string().min(1).max(100);
+const sha = z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-character commit SHA");
 
 /** Where a job's environment came from: `workflow <path>@<sha> job <id>`, `autofix.yml` or `worker default`. */
 export const jobEnvironmentSchema = z.object({
@@ -29,22 +30,36 @@ export type JobEnvironment = z.infer<typeof jobEnvironmentSchema>;
  */
 export const fixJobSchema = z.object({
   version: z.literal(FIX_JOB_VERSION),
-  source: z.enum(["comment", "label", "ci"]),
+  source: z.enum(["comment", "label", "ci", "push"]),
   repository: z.object({
     owner: login,
     name: z.string().min(1).max(100),
     installationId: z.number().int().positive(),
     defaultBranch: z.string().min(1),
   }),
-  target: z.object({
-    /** Where the status comment lives: the issue or PR that was commented/labelled, or the tracking issue. */
-    kind: z.enum(["issue", "pull_request"]),
-    number: z.number().int().positive(),
-    /** The exact commit to work on: never a moving branch name. */
-    headSha: z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-character commit SHA"),
-    /** Branch the SHA was taken from (informational). */
-    headRef: z.string().min(1).optional(),
-  }),
+  target: z.discriminatedUnion("kind", [
+    z.object({
+      /** Where the status comment lives: the issue or PR that was commented/labelled, or the tracking issue. */
+      kind: z.enum(["issue", "pull_request"]),
+      number: z.number().int().positive(),
+      /** The exact commit to work on: never a moving branch name. */
+      headSha: sha,
+      /** Branch the SHA was taken from (informational). */
+      headRef: z.string().min(1).optional(),
+    }),
+    z.object({
+      /**
+       * A pushed commit that adds or changes an info.json (the push trigger): the status comment
+       * is a commit comment on `headSha`, and there is no issue number.
+       */
+      kind: z.literal("commit"),
+      headSha: sha,
+      /** The branch that was pushed. */
+      headRef: z.string().min(1),
+      /** The info.json path the request was read from, at `headSha`. */
+      infoPath: z.string().min(1).max(400).optional(),
+    }),
+  ]),
   request: fixRequestSchema,
   pool: z
     .string()
@@ -88,7 +103,28 @@ export function parseFixJob(data: unknown): FixJobParse {
   return { ok: false, problems: issueLines(r.error, data) };
 }
 
-/** A short human label for logs and comments: `owner/repo#12 (n150)`. */
+export type FixJobTarget = FixJob["target"];
+
+/** The issue or PR number of a job's target; undefined for a commit (push-triggered) job. Pure. */
+export function targetNumber(job: Pick<FixJob, "target">): number | undefined {
+  return job.target.kind === "commit" ? undefined : job.target.number;
+}
+
+/**
+ * The target's key: `owner/repo#12` for an issue or PR, `owner/repo@<sha>` for a commit: the
+ * status marker's text (the outbox's locationKey) and the key of the last request. Pure.
+ */
+export function jobTargetKey(job: Pick<FixJob, "repository" | "target">): string {
+  const repo = `${job.repository.owner}/${job.repository.name}`;
+  return job.target.kind === "commit" ? `${repo}@${job.target.headSha}` : `${repo}#${job.target.number}`;
+}
+
+/** A short human label for logs and comments: `owner/repo#12 (n150)`, `owner/repo@abc1234 (cpu)`. */
 export function describeJob(job: FixJob): string {
-  return `${job.repository.owner}/${job.repository.name}#${job.target.number} (${job.pool})`;
+  const repo = `${job.repository.owner}/${job.repository.name}`;
+  const where =
+    job.target.kind === "commit"
+      ? `${repo}@${job.target.headSha.slice(0, 7)}`
+      : `${repo}#${job.target.number}`;
+  return `${where} (${job.pool})`;
 }

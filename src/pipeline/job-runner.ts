@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { type AgentResult, COMMIT_EMAIL, DRAINED, type ProgressEvent } from "../agent/index.js";
 import type { Settings } from "../config/env.js";
+import { jobTargetKey } from "../contracts/fix-job.js";
 import { OUTCOME_LABEL } from "../contracts/outcome.js";
 import { branchNameFor } from "../publish/push.js";
 import { NO_SANDBOX_WARNING } from "../sandbox/select.js";
@@ -38,14 +39,20 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
   const makeClient = opts.client ?? (() => new Anthropic());
   return async (ctx) => {
     const { job } = ctx;
-    const target = { owner: job.repository.owner, repo: job.repository.name, number: job.target.number };
+    // A push-triggered job's fix branch is named after the pushed branch: a later push of the
+    // same branch updates the same fix branch.
+    const target = {
+      owner: job.repository.owner,
+      repo: job.repository.name,
+      number: job.target.kind === "commit" ? `push-${job.target.headRef}` : job.target.number,
+    };
     const tracker = new ChecklistTracker(job.request.existingTestPath !== undefined);
     let spend = { tokens: 0, costUsd: 0 };
     const push = () => ctx.onProgress({ steps: tracker.steps, message: tracker.message, spend });
     push();
     const out = await runPipeline({
       runId: `${ctx.jobId} (attempt ${ctx.attempt}/${ctx.maxAttempts})`,
-      origin: `${job.source} trigger on ${target.owner}/${target.repo}#${target.number}`,
+      origin: `${job.source} trigger on ${jobTargetKey(job)}`,
       request: job.request,
       executor: ctx.executor,
       webBase: settings.githubWebUrl,

@@ -17,8 +17,8 @@ function slug(s: string): string {
 }
 
 /** `autofix/<owner>-<repo>-<number>`: the same target always gets the same branch. Pure. */
-export function branchNameFor(target: { owner: string; repo: string; number: number }): string {
-  const name = `${BRANCH_PREFIX}${slug(target.owner)}-${slug(target.repo)}-${target.number}`;
+export function branchNameFor(target: { owner: string; repo: string; number: number | string }): string {
+  const name = `${BRANCH_PREFIX}${slug(target.owner)}-${slug(target.repo)}-${slug(String(target.number))}`;
   return name.replace(/\.lock$/, "-lock");
 }
 

@@ -1,4 +1,4 @@
-import type { FixJob } from "../contracts/fix-job.js";
+import { type FixJob, jobTargetKey } from "../contracts/fix-job.js";
 import { defaultSteps, type StatusView } from "./model.js";
 
 /** Why the job exists, for the comment header. */
@@ -8,6 +8,10 @@ export function triggerText(job: FixJob): string {
       return "`/autofix` comment";
     case "label":
       return "trigger label";
+    case "push":
+      return job.target.kind === "commit"
+        ? `push of \`${job.target.infoPath ?? "info.json"}\` to \`${job.target.headRef}\``
+        : "push of an info.json";
     case "ci":
       return job.ci
         ? `${job.ci.streak} consecutive failures of ${job.ci.workflowName} / ${job.ci.jobName}`
@@ -23,7 +27,7 @@ export function triggerText(job: FixJob): string {
 export function baseView(job: FixJob, jobId: string | undefined, now: Date): StatusView {
   return {
     state: "queued",
-    target: `${job.repository.owner}/${job.repository.name}#${job.target.number}`,
+    target: jobTargetKey(job),
     ...(jobId ? { jobId } : {}),
     pool: job.pool,
     ...(job.source === "ci" ? {} : { requestedBy: job.requestedBy }),

@@ -47,7 +47,10 @@ export function statusTargetOf(job: Pick<FixJob, "repository" | "target" | "stat
   return {
     owner: job.repository.owner,
     repo: job.repository.name,
-    number: job.target.number,
+    // A commit target (push trigger) has no issue: the status is a commit comment on its sha.
+    ...(job.target.kind === "commit"
+      ? { number: 0, sha: job.target.headSha }
+      : { number: job.target.number }),
     installationId: job.repository.installationId,
     ...(job.statusCommentId ? { commentId: job.statusCommentId } : {}),
   };

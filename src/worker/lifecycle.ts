@@ -43,6 +43,8 @@ export function recoverTarget(raw: unknown): {
   owner: string;
   repo: string;
   number: number;
+  /** A commit target's sha (push trigger): its status is a commit comment; `number` is 0. */
+  sha?: string;
   installationId: number;
   commentId?: number;
   pool?: string;
@@ -54,19 +56,21 @@ export function recoverTarget(raw: unknown): {
   const target = r.target as Record<string, unknown> | undefined;
   const ok = (v: unknown): v is string => typeof v === "string" && /^[A-Za-z0-9._-]{1,100}$/.test(v);
   const posInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
+  const isCommit =
+    target?.kind === "commit" && typeof target.headSha === "string" && /^[0-9a-f]{40}$/.test(target.headSha);
   if (
     !repo ||
     !target ||
     !ok(repo.owner) ||
     !ok(repo.name) ||
     !posInt(repo.installationId) ||
-    !posInt(target.number)
+    !(posInt(target.number) || isCommit)
   )
     return null;
   return {
     owner: repo.owner,
     repo: repo.name,
-    number: target.number,
+    ...(isCommit ? { number: 0, sha: target.headSha as string } : { number: target.number as number }),
     installationId: repo.installationId,
     ...(posInt(r.statusCommentId) ? { commentId: r.statusCommentId } : {}),
     ...(typeof r.pool === "string" ? { pool: r.pool } : {}),
@@ -429,12 +433,13 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       owner: t.owner,
       repo: t.repo,
       number: t.number,
+      ...(t.sha ? { sha: t.sha } : {}),
       installationId: t.installationId,
       ...(t.commentId ? { commentId: t.commentId } : {}),
     });
     await sink.write({
       state: "failed",
-      target: `${t.owner}/${t.repo}#${t.number}`,
+      target: t.sha ? `${t.owner}/${t.repo}@${t.sha}` : `${t.owner}/${t.repo}#${t.number}`,
       ...(job.id ? { jobId: job.id } : {}),
       pool: t.pool ?? plan.pool,
       requestedBy: t.requestedBy ?? "unknown",
