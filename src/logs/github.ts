@@ -408,3 +408,103 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return out;
 }
+
+const artifactSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  size_in_bytes: z.number().int().nonnegative().default(0),
+  expired: z.boolean().default(false),
+  workflow_run: z
+    .object({ id: z.number().int().optional(), head_sha: z.string().optional() })
+    .nullable()
+    .optional(),
+});
+
+export interface ArtifactInfo {
+  id: number;
+  name: string;
+  sizeInBytes: number;
+  expired: boolean;
+  runId: number;
+  headSha: string | null;
+}
+
+/** The artifacts a run uploaded (`GET /repos/{o}/{r}/actions/runs/{id}/artifacts`). */
+export async function fetchRunArtifacts(
+  ref: RepoRef,
+  runId: number,
+  access: LogsAccess,
+): Promise<ArtifactInfo[]> {
+  const out: ArtifactInfo[] = [];
+  for (let page = 1; page <= 10; page++) {
+    const p = await getJson(
+      ref,
+      `${repoPath(ref)}/actions/runs/${runId}/artifacts?per_page=100&page=${page}`,
+      z.object({ total_count: z.number().int(), artifacts: z.array(artifactSchema) }),
+      access,
+      `artifacts of run ${runId}`,
+    );
+    out.push(
+      ...p.artifacts.map((a) => ({
+        id: a.id,
+        name: a.name,
+        sizeInBytes: a.size_in_bytes,
+        expired: a.expired,
+        runId: a.workflow_run?.id ?? runId,
+        headSha: a.workflow_run?.head_sha ?? null,
+      })),
+    );
+    if (p.artifacts.length === 0 || out.length >= p.total_count) break;
+  }
+  return out;
+}
+
+/** Successful runs of a commit (`GET /repos/{o}/{r}/actions/runs?head_sha=...&status=success`), newest first. */
+export async function fetchSuccessfulRunsAt(
+  ref: RepoRef,
+  sha: string,
+  access: LogsAccess,
+): Promise<number[]> {
+  const p = await getJson(
+    ref,
+    `${repoPath(ref)}/actions/runs?head_sha=${encodeURIComponent(sha)}&status=success&per_page=30`,
+    z.object({ workflow_runs: z.array(z.object({ id: z.number().int(), head_sha: z.string().optional() })) }),
+    access,
+    `successful runs at ${sha.slice(0, 12)}`,
+  );
+  return p.workflow_runs.filter((r) => !r.head_sha || r.head_sha === sha).map((r) => r.id);
+}
+
+/**
+ * Open an artifact's zip (`.../actions/artifacts/{id}/zip`): the API answers 302 with a signed
+ * URL on another host, which gets no token. A stream; never held whole.
+ */
+export async function openArtifactZip(
+  ref: RepoRef,
+  artifactId: number,
+  access: LogsAccess,
+): Promise<AsyncIterable<Uint8Array>> {
+  const fetch = fetchOf(access);
+  const signal = access.signal ? { signal: access.signal } : {};
+  const what = `artifact ${artifactId}`;
+  let res = await fetch(`${ref.apiBase}${repoPath(ref)}/actions/artifacts/${artifactId}/zip`, {
+    headers: apiHeaders(access),
+    redirect: "manual",
+    ...signal,
+  });
+  for (let hops = 0; res.status >= 300 && res.status < 400; hops++) {
+    const location = res.headers.get("location");
+    if (!location || hops >= 3) throw new GitHubLogsError(`${what}: redirect without a usable Location`);
+    const target = new URL(location, `${ref.apiBase}/`).toString();
+    if (!/^https?:$/.test(new URL(target).protocol))
+      throw new GitHubLogsError(`${what}: bad redirect target`);
+    res = await fetch(target, { headers: { "user-agent": "autofix-logs" }, redirect: "manual", ...signal });
+    if (!res.ok && (res.status < 300 || res.status >= 400))
+      throw new GitHubLogsError(
+        `${explain(res.status, what)} (download from ${safeUrl(target)})`,
+        res.status,
+      );
+  }
+  if (!res.ok) throw new GitHubLogsError(explain(res.status, what), res.status);
+  return bodyChunks(res.body);
+}
