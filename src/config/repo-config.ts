@@ -205,6 +205,23 @@ export const repoConfigSchema = z.object({
   environment: environmentSchema.default(environmentSchema.parse({})),
   /** CI build artifacts unpacked into the workspace instead of building. */
   artifacts: artifactsSchema.default(artifactsSchema.parse({})),
+  /**
+   * The push trigger: a pushed branch whose head commit adds or changes one of these files (an
+   * info.json, relative to the repository root) starts a job on that commit. Empty turns it off.
+   */
+  info_json_paths: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(300)
+        .regex(
+          /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0\\]+$/,
+          "must be a path inside the repository, like .github/autofix/info.json",
+        ),
+    )
+    .max(10)
+    .default([".github/autofix/info.json", ".github/scripts/codebase-improvements/info.json"]),
 });
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
