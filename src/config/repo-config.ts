@@ -216,8 +216,8 @@ export const repoConfigSchema = z.object({
         .min(1)
         .max(300)
         .regex(
-          /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0\\]+$/,
-          "must be a path inside the repository, like .github/autofix/info.json",
+          /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0\\]+\.json$/,
+          "must be a .json file inside the repository, like .github/autofix/info.json",
         ),
     )
     .max(10)
