@@ -248,7 +248,15 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
   const roBinds = (o.readOnlyBinds ?? []).map((b) =>
     typeof b === "string" ? { source: path.resolve(b), target: path.resolve(b) } : b,
   );
-  for (const p of [workspace, ...roBinds.map((b) => b.source)])
+  // The build cache folders (ExecutorSpec.cacheMounts): read-write, like the workspace.
+  const cacheBinds = (o.cacheMounts ?? []).map((m) => ({
+    source: path.resolve(m.source),
+    target: m.target ?? path.resolve(m.source),
+  }));
+  for (const b of cacheBinds)
+    if (!path.isAbsolute(b.target) || b.target.split("/").includes(".."))
+      throw new SandboxError(`cache mount target "${b.target}" must be an absolute path`);
+  for (const p of [workspace, ...roBinds.map((b) => b.source), ...cacheBinds.map((b) => b.source)])
     await assertReachable(p, sandboxUid, sandboxGids);
 
   const hostname = o.hostname ?? "autofix-sandbox";
@@ -309,6 +317,7 @@ async function layout(o: BwrapExecutorOptions, workspace: string, mountPath: str
   a.push("--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--perms", "0700", "--tmpfs", SANDBOX_HOME);
   a.push("--bind", workspace, mountPath);
   for (const b of roBinds) a.push("--ro-bind", b.source, b.target);
+  for (const b of cacheBinds) a.push("--bind", b.source, b.target);
   for (const m of o.maskPaths ?? []) {
     const st = await lstat(m).catch(() => null);
     if (st?.isDirectory()) a.push("--tmpfs", m);

@@ -70,6 +70,19 @@ export interface ExecutorSpec {
    * options, workdir. The container backend takes the image only when the worker allows it.
    */
   environment?: JobEnvironment;
+  /**
+   * Host folders bound read-write (the repository's build cache: a ccache folder), at
+   * `target` inside (default: the same path). Never shared across repositories or
+   * installations: the worker keys them (src/worker/workspace.ts, buildCacheDir).
+   */
+  cacheMounts?: CacheMount[];
+}
+
+/** A read-write bind of a cache folder into the sandbox. */
+export interface CacheMount {
+  source: string;
+  /** Absolute path inside (default: `source`). */
+  target?: string;
 }
 
 export type ExecutorFactory = (spec: ExecutorSpec) => Promise<JobExecutor>;

@@ -1,7 +1,21 @@
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
 import { createJobRepo } from "../git/job-repo.js";
 import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
+import {
+  checkSubmodulePath,
+  joinSubmodulePath,
+  lfsUrlOf,
+  parseGitmodulesList,
+  parseLsTree,
+  resolveSubmoduleUrl,
+  SubmoduleError,
+  sameOwner,
+  submoduleMirrorName,
+  usesLfs,
+} from "../git/submodules.js";
+import type { CacheMount } from "../sandbox/executor.js";
 import { pidAlive } from "../shared/process.js";
 
 /**
@@ -25,6 +39,36 @@ export interface Workspace {
   repo: RepoRef;
   /** Ref in the mirror that keeps the job's commit while the job runs. */
   keepRef: string;
+  /**
+   * Every object store the job's repositories borrow from (the mirror's, then each submodule
+   * mirror's): the sandbox binds them read-only (ExecutorSpec.readOnlyPaths).
+   */
+  objectStores?: string[];
+  /** Submodules checked out, recursively (path from the work tree's root). */
+  submodules?: SubmoduleCheckout[];
+  /** LFS files materialized (0 when the repository uses no LFS, null when LFS content was not fetched). */
+  lfsFiles?: number | null;
+  /** Things a person should know about the workspace (LFS not installed, a submodule left empty). */
+  notes?: string[];
+  /** The build cache of the job's repository and build configuration, when the worker keeps one. */
+  cache?: BuildCacheLease;
+}
+
+export interface SubmoduleCheckout {
+  path: string;
+  commit: string;
+  url: string;
+  /** Fetched for this job (false: the mirror had the commit). */
+  fetched: boolean;
+}
+
+/** What a job gets of its build cache: the folders to bind, the variables, and what was reused. */
+export interface BuildCacheLease {
+  dir: string;
+  mounts: CacheMount[];
+  env: Record<string, string>;
+  /** For the status and the report: "compiler cache warm (3 jobs before)" or "cold". */
+  reused: string;
 }
 
 export interface PrepareInput {
@@ -36,6 +80,10 @@ export interface PrepareInput {
   id: string;
   token?: string;
   signal?: AbortSignal;
+  /** The installation the job runs for: build caches are kept per installation and repository. */
+  installationId?: number;
+  /** Names the build configuration (pool, image, build command): one cache per configuration. */
+  buildConfig?: string;
 }
 
 export interface WorkspaceManagerLike {
@@ -77,13 +125,63 @@ export interface WorkspaceManagerOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Is a process alive? (injected for tests) */
   isAlive?: (pid: number) => boolean;
+  /** Submodules: recursively (default true). */
+  submodules?: boolean;
+  /** Git LFS content: fetched when the repository uses it and git-lfs is installed (default true). */
+  lfs?: boolean;
+  /** Build caches (settings.AUTOFIX_CACHE_DIR ...): none when absent. */
+  buildCache?: BuildCacheOptions;
+}
+
+export interface BuildCacheOptions {
+  /** Root folder: `<root>/<installation id>/<owner>/<name>/<configuration>/`. */
+  root: string;
+  /** ccache's size cap (CCACHE_MAXSIZE), e.g. "20G". */
+  maxSize?: string;
+  /** Give the folders to this uid and gid (the sandbox's, when the service runs as root). */
+  owner?: { uid: number; gid: number };
+}
+
+/** Nesting deeper than this, or more submodules than MAX_SUBMODULES, is refused. */
+export const MAX_SUBMODULE_DEPTH = 8;
+export const MAX_SUBMODULES = 500;
+
+/**
+ * The folder of a build cache: per installation, repository and build configuration, so no
+ * two repositories and no two installations ever share one. Pure.
+ */
+export function buildCacheDir(
+  root: string,
+  installationId: number,
+  repo: RepoRef,
+  config = "default",
+): string {
+  if (!Number.isInteger(installationId) || installationId <= 0)
+    throw new Error(`unsafe installation id ${installationId}`);
+  const slug = config.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 40) || "default";
+  const hash = createHash("sha256").update(config).digest("hex").slice(0, 10);
+  return join(
+    resolve(root),
+    String(installationId),
+    safePart(repo.owner, "owner"),
+    safePart(repo.name, "repository"),
+    `${slug.replace(/^[._]+/, "") || "cfg"}-${hash}`,
+  );
 }
 
 export class WorkspaceManager implements WorkspaceManagerLike {
   readonly workDir: string;
   readonly helperPath: string;
   /** Mirrors created from nothing, and fetches made, since start (observability and tests). */
-  readonly stats = { mirrorsCreated: 0, fetches: 0, worktrees: 0 };
+  readonly stats = {
+    mirrorsCreated: 0,
+    fetches: 0,
+    worktrees: 0,
+    submoduleMirrorsCreated: 0,
+    submoduleFetches: 0,
+    lfsFetches: 0,
+  };
+  #lfsInstalled: Promise<boolean> | undefined;
   #locks = new Map<string, Promise<unknown>>();
   #active = new Set<string>();
   #opts: WorkspaceManagerOptions;
@@ -157,7 +255,8 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     }
     const url = this.remoteUrl(input.repo);
     if (!(await this.#hasCommit(mirror, input.sha))) {
-      const specs = [`+${input.sha}:${input.keepRef}`];
+      // Tags too: the build's `git describe` needs them (they are cheap after the first fetch).
+      const specs = [`+${input.sha}:${input.keepRef}`, "+refs/tags/*:refs/tags/*"];
       if (input.baseBranch) specs.push(`+refs/heads/${input.baseBranch}:refs/heads/${input.baseBranch}`);
       this.stats.fetches++;
       const first = await remoteGit(
@@ -177,6 +276,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
             "--prune",
             url,
             "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
           ],
           this.#gitOpts({ cwd: mirror, remoteUrl: url, ...tok, ...sig }),
         );
@@ -198,6 +298,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     const dir = join(this.worktreesDir, name);
     const keepRef = `refs/autofix/jobs/${name}`;
     this.#active.add(dir);
+    const ws: Workspace = { dir, sha: input.sha, mirror, repo: input.repo, keepRef };
     try {
       await this.#withLock(mirror, async () => {
         await this.ensureCommit({ ...input, keepRef });
@@ -213,12 +314,311 @@ export class WorkspaceManager implements WorkspaceManagerLike {
       });
       const head = (await remoteGitOk(["rev-parse", "HEAD"], this.#gitOpts({ cwd: dir }))).trim();
       if (head !== input.sha) throw new Error(`worktree is at ${head}, expected ${input.sha}`);
+      await this.#copyTags(mirror, dir);
+      const complete = {
+        objectStores: [join(mirror, "objects")],
+        submodules: [] as SubmoduleCheckout[],
+        notes: [] as string[],
+        lfsFiles: 0 as number | null,
+      };
+      const url = this.remoteUrl(input.repo);
+      const tree = await this.#treeOf(mirror, input.sha);
+      complete.lfsFiles = await this.#lfs(dir, mirror, url, tree.attributes, input, "", complete.notes);
+      if (this.#opts.submodules !== false)
+        await this.#submodules(
+          { dir, mirror, url, sha: input.sha, prefix: "", depth: 0, tree: tree.gitlinks },
+          input,
+          complete,
+        );
+      Object.assign(ws, complete);
+      if (this.#opts.buildCache && input.installationId)
+        ws.cache = await openBuildCache(
+          this.#opts.buildCache,
+          input.installationId,
+          input.repo,
+          input.buildConfig,
+          dir,
+        );
       this.stats.worktrees++;
-      return { dir, sha: input.sha, mirror, repo: input.repo, keepRef };
+      return ws;
     } catch (err) {
-      await this.remove({ dir, sha: input.sha, mirror, repo: input.repo, keepRef }).catch(() => {});
+      await this.remove(ws).catch(() => {});
       throw err;
     }
+  }
+
+  /** The gitlinks and `.gitattributes` paths of a commit (read in a mirror the service owns). */
+  async #treeOf(mirror: string, sha: string) {
+    return parseLsTree(await remoteGitOk(["ls-tree", "-r", "-z", sha], this.#gitOpts({ cwd: mirror })));
+  }
+
+  /** The mirror's tags into a job repository (as packed refs: its objects are borrowed). */
+  async #copyTags(mirror: string, dir: string): Promise<void> {
+    const out = await remoteGitOk(
+      ["for-each-ref", "--format=%(objectname) %(refname)", "refs/tags/"],
+      this.#gitOpts({ cwd: mirror }),
+    );
+    const lines = out.split("\n").filter((l) => /^[0-9a-f]{40} refs\/tags\/\S+$/.test(l));
+    if (lines.length > 0) await writeFile(join(dir, ".git", "packed-refs"), `${lines.join("\n")}\n`);
+  }
+
+  /**
+   * Recursive submodules at the commits the tree records, each from a mirror of its own
+   * (fetched incrementally, pinned by a ref per recorded commit), each checked out as a job
+   * repository of its own borrowing that mirror's objects.
+   */
+  async #submodules(
+    at: {
+      dir: string;
+      mirror: string;
+      url: string;
+      sha: string;
+      prefix: string;
+      depth: number;
+      tree: Map<string, string>;
+    },
+    input: PrepareInput,
+    out: {
+      objectStores: string[];
+      submodules: SubmoduleCheckout[];
+      notes: string[];
+      lfsFiles: number | null;
+    },
+  ): Promise<void> {
+    if (at.tree.size === 0) return;
+    if (at.depth >= MAX_SUBMODULE_DEPTH)
+      throw new SubmoduleError(`submodules nested deeper than ${MAX_SUBMODULE_DEPTH} levels at ${at.prefix}`);
+    const list = await remoteGit(
+      ["config", "-z", "--list", "--blob", `${at.sha}:.gitmodules`],
+      this.#gitOpts({ cwd: at.mirror }),
+    );
+    const entries = list.exitCode === 0 ? parseGitmodulesList(list.stdout) : [];
+    for (const [path, commit] of at.tree) {
+      const where = joinSubmodulePath(at.prefix, path);
+      const entry = entries.find((e) => e.path === path);
+      if (!entry?.url) {
+        out.notes.push(`submodule ${where} has no URL in .gitmodules: left empty`);
+        continue;
+      }
+      checkSubmodulePath(path);
+      const subUrl = resolveSubmoduleUrl(at.url, entry.url);
+      if (out.submodules.length >= MAX_SUBMODULES)
+        throw new SubmoduleError(`more than ${MAX_SUBMODULES} submodules`);
+      const subDir = await this.#submoduleDir(at.dir, path);
+      const subMirror = this.submoduleMirrorDir(input.repo.owner, subUrl);
+      // The installation's token only for repositories of the same owner on the same host.
+      const token = input.token && sameOwner(at.url, subUrl) ? input.token : undefined;
+      const fetched = await this.#withLock(subMirror, () =>
+        this.#ensureSubmoduleCommit(subMirror, subUrl, commit, token, input.signal),
+      );
+      await createJobRepo({
+        dir: subDir,
+        objectStores: [join(subMirror, "objects")],
+        sha: commit,
+        git: this.#gitOpts(input.signal ? { signal: input.signal } : {}),
+      });
+      await this.#copyTags(subMirror, subDir);
+      // What `git submodule` in the job expects to find: the submodule initialized and active.
+      await remoteGitOk(["config", `submodule.${entry.name}.url`, subUrl], this.#gitOpts({ cwd: at.dir }));
+      await remoteGitOk(["config", `submodule.${entry.name}.active`, "true"], this.#gitOpts({ cwd: at.dir }));
+      if (!out.objectStores.includes(join(subMirror, "objects")))
+        out.objectStores.push(join(subMirror, "objects"));
+      out.submodules.push({ path: where, commit, url: subUrl, fetched });
+      const tree = await this.#treeOf(subMirror, commit);
+      const lfs = await this.#lfs(
+        subDir,
+        subMirror,
+        subUrl,
+        tree.attributes,
+        { ...input, token: token ?? "" },
+        where,
+        out.notes,
+      );
+      if (out.lfsFiles !== null) out.lfsFiles = lfs === null ? null : out.lfsFiles + lfs;
+      await this.#submodules(
+        {
+          dir: subDir,
+          mirror: subMirror,
+          url: subUrl,
+          sha: commit,
+          prefix: where,
+          depth: at.depth + 1,
+          tree: tree.gitlinks,
+        },
+        input,
+        out,
+      );
+    }
+  }
+
+  /** A submodule's mirror: per superproject owner (so per installation) and URL. */
+  submoduleMirrorDir(owner: string, url: string): string {
+    return join(this.workDir, "submodules", safePart(owner, "owner"), submoduleMirrorName(url));
+  }
+
+  /**
+   * The folder a submodule is checked out in: inside the work tree, reached through real
+   * folders only (a symbolic link in the tree must not carry the checkout elsewhere), and empty
+   * (git checks a gitlink out as an empty folder).
+   */
+  async #submoduleDir(top: string, path: string): Promise<string> {
+    const root = await realpath(top);
+    let cur = root;
+    for (const part of path.split("/")) {
+      cur = join(cur, part);
+      const st = await lstat(cur).catch(() => null);
+      if (!st) await mkdir(cur);
+      else if (st.isSymbolicLink() || !st.isDirectory())
+        throw new SubmoduleError(
+          `submodule path ${path} goes through ${relative(root, cur)}, which is not a folder`,
+        );
+    }
+    const real = await realpath(cur);
+    if (!real.startsWith(root + sep)) throw new SubmoduleError(`submodule path ${path} leaves the work tree`);
+    if ((await readdir(real)).length > 0) throw new SubmoduleError(`submodule folder ${path} is not empty`);
+    return real;
+  }
+
+  /** Make sure a submodule mirror holds `commit`; true when it had to fetch. */
+  async #ensureSubmoduleCommit(
+    mirror: string,
+    url: string,
+    commit: string,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const exists = await stat(join(mirror, "HEAD")).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      await mkdir(mirror, { recursive: true });
+      await remoteGitOk(["init", "--quiet", "--bare", mirror], this.#gitOpts(signal ? { signal } : {}));
+      this.stats.submoduleMirrorsCreated++;
+    }
+    const pin = `refs/autofix/pinned/${commit}`;
+    let fetched = false;
+    if (!(await this.#hasCommit(mirror, commit))) {
+      const opts = this.#gitOpts({
+        cwd: mirror,
+        remoteUrl: url,
+        ...(token ? { token } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      this.stats.submoduleFetches++;
+      fetched = true;
+      const first = await remoteGit(
+        [
+          "fetch",
+          "--quiet",
+          "--no-tags",
+          "--no-write-fetch-head",
+          "--",
+          url,
+          `+${commit}:${pin}`,
+          "+refs/tags/*:refs/tags/*",
+        ],
+        opts,
+      );
+      if (first.cancelled) throw new RemoteGitError("git fetch cancelled", first);
+      if (first.exitCode !== 0) {
+        this.stats.submoduleFetches++;
+        await remoteGitOk(
+          [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            url,
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+          ],
+          opts,
+        );
+        if (!(await this.#hasCommit(mirror, commit)))
+          throw new Error(
+            `submodule commit ${commit} is not on ${url} (the superproject records a commit its remote lacks)`,
+          );
+      }
+    }
+    // The pin keeps every recorded commit (and so later fetches negotiate against it).
+    await remoteGitOk(["update-ref", pin, commit], this.#gitOpts({ cwd: mirror }));
+    return fetched;
+  }
+
+  #lfsAvailable(): Promise<boolean> {
+    this.#lfsInstalled ??= remoteGit(["lfs", "version"], this.#gitOpts({})).then(
+      (r) => r.exitCode === 0,
+      () => false,
+    );
+    return this.#lfsInstalled;
+  }
+
+  /**
+   * Git LFS content for a job repository whose `.gitattributes` use the LFS filter: fetched
+   * into the mirror's LFS store (shared by later jobs) from the endpoint of the service's own
+   * remote (a `.lfsconfig` in the tree cannot send it elsewhere: command-line config wins), then
+   * checked out. The job's repository gets the LFS filter in its own config, as `git lfs
+   * install --local` would, so the files read as unchanged. Returns the files materialized;
+   * null (and a note) when git-lfs is not installed.
+   */
+  async #lfs(
+    dir: string,
+    mirror: string,
+    remoteUrl: string,
+    attributes: string[],
+    input: PrepareInput,
+    where: string,
+    notes: string[],
+  ): Promise<number | null> {
+    if (this.#opts.lfs === false || attributes.length === 0) return 0;
+    let lfs = false;
+    for (const a of attributes) {
+      const text = await remoteGit(["cat-file", "blob", `${input.sha}:${a}`], this.#gitOpts({ cwd: dir }));
+      if (text.exitCode === 0 && usesLfs(text.stdout)) lfs = true;
+    }
+    if (!lfs) return 0;
+    const label = where ? `submodule ${where}` : "the repository";
+    if (!(await this.#lfsAvailable())) {
+      notes.push(
+        `${label} uses Git LFS but git-lfs is not installed on this worker: LFS files are left as pointers`,
+      );
+      return null;
+    }
+    const lfsUrl = lfsUrlOf(remoteUrl);
+    // Command-line config also reaches git-lfs's look into a local remote: the store stays out of it.
+    const cfg = ["-c", `lfs.url=${lfsUrl}`, "-c", "lfs.locksverify=false"];
+    const opts = this.#gitOpts({
+      cwd: dir,
+      remoteUrl: lfsUrl,
+      ...(input.token ? { token: input.token } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    for (const [k, v] of [
+      ["filter.lfs.process", "git-lfs filter-process"],
+      ["filter.lfs.clean", "git-lfs clean -- %f"],
+      ["filter.lfs.smudge", "git-lfs smudge -- %f"],
+      ["filter.lfs.required", "true"],
+    ] as const)
+      await remoteGitOk(["config", k, v], this.#gitOpts({ cwd: dir }));
+    // git-lfs starts its transfer agents without the command line's config: the endpoint and
+    // the store go into the job's config for the fetch (the store is taken out again: the
+    // sandbox cannot write the mirror's, the job's own .git/lfs serves its later commands).
+    const local = (args: string[]) => remoteGitOk(["config", ...args], this.#gitOpts({ cwd: dir }));
+    await local(["lfs.url", lfsUrl]);
+    // Its file transfer agent only looks at named remotes.
+    await local(["remote.origin.url", remoteUrl]);
+    await local(["lfs.storage", join(mirror, "lfs")]);
+    this.stats.lfsFetches++;
+    try {
+      await remoteGitOk([...cfg, "lfs", "fetch"], opts);
+      await remoteGitOk([...cfg, "lfs", "checkout"], opts);
+    } finally {
+      await local(["--unset", "lfs.storage"]);
+    }
+    const files = await remoteGitOk([...cfg, "lfs", "ls-files", "--name-only"], opts);
+    return files.split("\n").filter(Boolean).length;
   }
 
   async remove(ws: Workspace): Promise<void> {
@@ -290,4 +690,54 @@ export class WorkspaceManager implements WorkspaceManagerLike {
     }
     return removed;
   }
+}
+
+/**
+ * A job's lease on the build cache of its repository and configuration: a ccache folder bound
+ * read-write into the sandbox at the same path, and the variables that point ccache at it.
+ * Cheap to open: it records how many jobs used it before, nothing is walked.
+ */
+export async function openBuildCache(
+  o: BuildCacheOptions,
+  installationId: number,
+  repo: RepoRef,
+  config?: string,
+  /** The job's work tree as the sandbox sees it (CCACHE_BASEDIR). */
+  workTree?: string,
+): Promise<BuildCacheLease> {
+  const dir = buildCacheDir(o.root, installationId, repo, config);
+  const ccache = join(dir, "ccache");
+  await mkdir(ccache, { recursive: true });
+  const metaPath = join(dir, "autofix-cache.json");
+  const meta = await readFile(metaPath, "utf8")
+    .then((t) => JSON.parse(t) as { jobs?: number })
+    .catch(() => ({}) as { jobs?: number });
+  const before = typeof meta.jobs === "number" && meta.jobs >= 0 ? meta.jobs : 0;
+  await writeFile(metaPath, `${JSON.stringify({ jobs: before + 1 })}\n`);
+  if (o.owner) {
+    const { chown } = await import("node:fs/promises");
+    await chown(dir, o.owner.uid, o.owner.gid);
+    await chown(ccache, o.owner.uid, o.owner.gid);
+  }
+  let entries = 0;
+  try {
+    entries = (await readdir(ccache)).filter((n) => n !== "ccache.conf" && n !== "tmp").length;
+  } catch {
+    entries = 0;
+  }
+  return {
+    dir,
+    mounts: [{ source: ccache, target: ccache }],
+    env: {
+      CCACHE_DIR: ccache,
+      // Paths below the workspace hash as relative ones: a new workspace folder per job still hits.
+      CCACHE_NOHASHDIR: "true",
+      ...(workTree ? { CCACHE_BASEDIR: workTree } : {}),
+      ...(o.maxSize ? { CCACHE_MAXSIZE: o.maxSize } : {}),
+    },
+    reused:
+      before > 0 && entries > 0
+        ? `compiler cache warm (used by ${before} job${before === 1 ? "" : "s"} before)`
+        : "compiler cache cold (first job of this repository and configuration)",
+  };
 }
