@@ -125,7 +125,7 @@ export function classifyEnd(input: EndInput, settings: EndSettings): JobEnd {
     return {
       case: "shutdown",
       state: "queued",
-      message: `Worker ${settings.workerName} is shutting down; job will be retried.`,
+      message: shutdownMessage(settings.workerName),
       settle: "pending",
       queue: "wait",
     };
@@ -188,19 +188,68 @@ export function finalPatch(end: JobEnd, view: StatusView, ran: EndInput["ran"]):
   return { state: end.state, message: end.message, steps: settleSteps(view.steps ?? [], end.settle) };
 }
 
-/** The first edit of an attempt, on the worker that took it. Pure. */
-export function runningMessage(input: {
+/** The status of a job a worker handed back at its shutdown deadline (SIGTERM). Pure. */
+export function shutdownMessage(workerName: string): string {
+  return `Worker ${workerName} was shut down before the job finished; the job is back in the queue and starts again on the next free worker (no attempt used).`;
+}
+
+/**
+ * What a worker that requeues a job without using an attempt leaves on it (as the job's
+ * BullMQ progress), so the next worker says why it runs again: a shutdown hand-over, or a
+ * failed hardware check. `stalledCount` is the job's stall count at the time: a stall after
+ * the hand-over is told as a stall.
+ */
+export interface RequeueMark {
+  requeued: "shutdown" | "unhealthy";
+  by: string;
+  stalledCount: number;
+}
+
+/** The mark in a job's progress, when it is one. Pure. */
+export function requeueMarkOf(progress: unknown): RequeueMark | null {
+  if (!progress || typeof progress !== "object") return null;
+  const p = progress as Record<string, unknown>;
+  if (p.requeued !== "shutdown" && p.requeued !== "unhealthy") return null;
+  if (typeof p.by !== "string" || typeof p.stalledCount !== "number") return null;
+  return { requeued: p.requeued, by: redact(p.by).slice(0, 200), stalledCount: p.stalledCount };
+}
+
+/** Why this attempt runs a job another worker already started: from BullMQ's counters and the mark. Pure. */
+export function resumeOf(job: {
+  stalledCounter: number;
+  attemptsStarted: number;
+  attempt: number;
+  progress: unknown;
+}): RunningInput["resumed"] {
+  const mark = requeueMarkOf(job.progress);
+  if (mark && mark.stalledCount === job.stalledCounter)
+    return mark.requeued === "shutdown" ? { handedOverBy: mark.by } : false;
+  return job.stalledCounter > 0 || job.attemptsStarted > job.attempt;
+}
+
+interface RunningInput {
   workerName: string;
   cards: string[];
   attempt: number;
   maxAttempts: number;
-  /** The job was taken over from a worker that stopped responding. */
-  resumed: boolean;
-}): string {
+  /**
+   * true: the job was taken over from a worker that stopped responding; `handedOverBy`: a
+   * worker shut down and put it back in the queue.
+   */
+  resumed: boolean | { handedOverBy: string };
+}
+
+/** The first edit of an attempt, on the worker that took it. Pure. */
+export function runningMessage(input: RunningInput): string {
+  const r = input.resumed;
   return [
     `Running on ${input.workerName}${input.cards.length ? ` (cards ${input.cards.join(", ")})` : ""}.`,
     input.attempt > 1 ? `Attempt ${input.attempt}/${input.maxAttempts}.` : "",
-    input.resumed ? "Resumed after the previous worker stopped responding." : "",
+    r === true
+      ? "Resumed after the previous worker stopped responding."
+      : r
+        ? `Resumed after worker ${r.handedOverBy} was shut down and put the job back in the queue.`
+        : "",
   ]
     .filter(Boolean)
     .join(" ");

@@ -22,6 +22,8 @@ import {
   isUnrecoverable,
   JobAbort,
   type JobResult,
+  type RequeueMark,
+  resumeOf,
   runningMessage,
   unhealthyMessage,
 } from "./job-end.js";
@@ -249,6 +251,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     const unhealthy = await deps.host.healthCheck(plan);
     if (unhealthy) {
       deps.host.onUnhealthy(plan, unhealthy);
+      await markRequeue(a, "unhealthy");
       await a.job.moveToWait(token);
       return { unhealthy };
     }
@@ -260,7 +263,12 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         cards: a.cards,
         attempt: a.attempt,
         maxAttempts: a.maxAttempts,
-        resumed: a.job.stalledCounter > 0 || a.job.attemptsStarted > a.attempt,
+        resumed: resumeOf({
+          stalledCounter: a.job.stalledCounter,
+          attemptsStarted: a.job.attemptsStarted,
+          attempt: a.attempt,
+          progress: a.job.progress,
+        }),
       }),
     });
     a.ws = await prepareWorkspace(a);
@@ -277,12 +285,12 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       readOnlyPaths: [join(a.ws.mirror, "objects")],
       pool: plan.pool,
       repository: `${a.fix.repository.owner}/${a.fix.repository.name}`,
+      // The CI job's container (or autofix.yml's environment): the backend checks the image.
+      environment: jobEnvironment(a.fix, a.config, plan.pool),
     };
     a.executor = await deps.executors(spec);
     // Each gate check gets the same sandbox around its own fresh checkout (the agent disposes of it).
     let gates = 0;
-      // The CI job's container (or autofix.yml's environment): the backend checks the image.
-      environment: jobEnvironment(a.fix, a.config, plan.pool),
     const gateExecutor = (dir: string) =>
       deps.executors({ ...spec, workspace: dir, jobId: `${spec.jobId}-gate${++gates}` });
     return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror, gateExecutor) };
@@ -362,6 +370,7 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         return e.result;
       case "wait":
         try {
+          await markRequeue(a, "shutdown");
           await a.job.moveToWait(token);
         } catch (moveErr) {
           // The lock is gone (Redis trouble): a plain error makes BullMQ retry it anyway.
@@ -376,6 +385,16 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
         throw safe;
       }
     }
+  }
+
+  /** Tell the next worker why the job runs again (see RequeueMark); never fatal. */
+  async function markRequeue(a: Attempt, why: RequeueMark["requeued"]): Promise<void> {
+    const mark: RequeueMark = { requeued: why, by: deps.workerName, stalledCount: a.job.stalledCounter };
+    await Promise.resolve()
+      .then(() => a.job.updateProgress(mark as unknown as object))
+      .catch((err: Error) =>
+        log.warn({ err: err.message, jobId: a.jobId }, "could not mark the requeued job"),
+      );
   }
 
   /** Count the job once in the shared metrics; without an outcome, spend is what the status last showed. */

@@ -47,6 +47,6 @@ describe("drain through the production job runner", () => {
     expect(fake.remaining()).toBe(addBugFix(testDir).length);
     const last = [...bed.gh.comments.values()][0]!.edits.at(-1)!;
     expect(last).toMatch(/Queued/);
-    expect(last).toMatch(/is shutting down; job will be retried/);
+    expect(last).toMatch(/was shut down before the job finished; the job is back in the queue/);
   });
 });

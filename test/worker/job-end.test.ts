@@ -10,6 +10,7 @@ import {
   isUnrecoverable,
   JobAbort,
   type JobEnd,
+  resumeOf,
   runningMessage,
   stalledMessage,
   unhealthyMessage,
@@ -146,6 +147,41 @@ describe("the lifecycle table: how an attempt ends", () => {
     );
   });
 
+  it("a job a worker handed back at shutdown is told as that on the next worker; a crash after it as a crash", () => {
+    const mark = { requeued: "shutdown", by: "tt-host-1:42", stalledCount: 0 };
+    expect(resumeOf({ stalledCounter: 0, attemptsStarted: 2, attempt: 1, progress: mark })).toEqual({
+      handedOverBy: "tt-host-1:42",
+    });
+    expect(
+      runningMessage({
+        workerName: "tt-host-2:7",
+        cards: [],
+        attempt: 1,
+        maxAttempts: 3,
+        resumed: { handedOverBy: "tt-host-1:42" },
+      }),
+    ).toBe(
+      "Running on tt-host-2:7. Resumed after worker tt-host-1:42 was shut down and put the job back in the queue.",
+    );
+    // Put back by a failed hardware check: nothing to say.
+    expect(
+      resumeOf({
+        stalledCounter: 0,
+        attemptsStarted: 2,
+        attempt: 1,
+        progress: { ...mark, requeued: "unhealthy" },
+      }),
+    ).toBe(false);
+    // The worker that took it after the hand-over was killed: its stall counts.
+    expect(resumeOf({ stalledCounter: 1, attemptsStarted: 3, attempt: 1, progress: mark })).toBe(true);
+    // No mark (or not ours): a second start is a worker that stopped responding.
+    expect(resumeOf({ stalledCounter: 0, attemptsStarted: 2, attempt: 1, progress: 0 })).toBe(true);
+    expect(resumeOf({ stalledCounter: 0, attemptsStarted: 2, attempt: 1, progress: { requeued: "x" } })).toBe(
+      true,
+    );
+    expect(resumeOf({ stalledCounter: 0, attemptsStarted: 1, attempt: 1, progress: 0 })).toBe(false);
+  });
+
   it('killed too often: "Failed: the worker running this job stopped responding too many times" | failed', () => {
     expect(stalledMessage("job stalled more than allowable limit")).toBe(
       "Failed: the worker running this job stopped responding too many times (job stalled more than allowable limit). Comment `/autofix retry` to run it again.",
@@ -153,10 +189,11 @@ describe("the lifecycle table: how an attempt ends", () => {
     expect(stalledMessage(undefined)).toContain("too many times (stalled)");
   });
 
-  it('SIGTERM: "Worker ... is shutting down; job will be retried." | back to waiting, no attempt used', () => {
+  it('SIGTERM: "Worker ... was shut down before the job finished; the job is back in the queue" | back to waiting, no attempt used', () => {
     const expected = {
       state: "queued",
-      message: "Worker tt-host-1:42 is shutting down; job will be retried.",
+      message:
+        "Worker tt-host-1:42 was shut down before the job finished; the job is back in the queue and starts again on the next free worker (no attempt used).",
       queue: "wait",
     };
     // Aborted at the deadline: whatever the pipeline did after that.

@@ -20,12 +20,20 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     expect(await until(() => existsSync(started))).toBe(true);
     await first.shutdown();
     expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
-    expect(bed.gh.latest(TARGET)).toMatch(/Queued[\s\S]*is shutting down; job will be retried/);
+    expect(bed.gh.latest(TARGET)).toMatch(
+      /Queued[\s\S]*was shut down before the job finished; the job is back in the queue/,
+    );
 
     await bed.start(commandRunner("echo second worker"));
     const job = await bed.waitFor("cpu", jobId, ["completed"]);
     expect(job.returnvalue).toMatchObject({ state: "succeeded", message: "command said: second worker" });
     expect(bed.gh.latest(TARGET)).toMatch(/Succeeded/);
+    // The second worker tells the hand-over as one: nobody "stopped responding".
+    const history = bed.gh.history(TARGET);
+    expect(
+      history.some((b) => /Resumed after worker \S+ was shut down and put the job back in the queue/.test(b)),
+    ).toBe(true);
+    expect(history.some((b) => /stopped responding/.test(b))).toBe(false);
   });
 
   it("a thrown error is retried with a truthful comment, and the last attempt ends failed", async () => {
@@ -128,7 +136,9 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     await w.shutdown();
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
-    expect(bed.gh.latest(TARGET)).toMatch(/shutting down; job will be retried/);
+    expect(bed.gh.latest(TARGET)).toMatch(
+      /was shut down before the job finished; the job is back in the queue/,
+    );
   });
 
   it("a token in an error never reaches the comment or Redis", async () => {

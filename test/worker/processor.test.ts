@@ -108,7 +108,7 @@ function bed(runJob: JobRunner, over: Partial<LifecycleDeps> = {}): Bed {
 function fakeJob(
   data: unknown,
   b: Bed,
-  opts: { attemptsMade?: number; attempts?: number; stalledCounter?: number } = {},
+  opts: { attemptsMade?: number; attempts?: number; stalledCounter?: number; progress?: unknown } = {},
 ): Job<FixJob> {
   const attemptsMade = opts.attemptsMade ?? 0;
   return {
@@ -118,9 +118,13 @@ function fakeJob(
     attemptsStarted: attemptsMade + 1,
     stalledCounter: opts.stalledCounter ?? 0,
     opts: { attempts: opts.attempts ?? 3 },
+    progress: opts.progress ?? 0,
     async moveToWait(token?: string) {
       b.events.push(`moved to wait (${token})`);
       return 0;
+    },
+    async updateProgress(p: unknown) {
+      b.events.push(`progress ${JSON.stringify(p)}`);
     },
   } as unknown as Job<FixJob>;
 }
@@ -229,7 +233,11 @@ describe("the job processor's status goes through the injected sink", () => {
     for (const [kind, state, message] of [
       ["cancel", "cancelled", "Cancelled by request; running commands were stopped."],
       ["timeout", "timed_out", "Timed out: the job ran longer than 2 min, the worker's limit."],
-      ["shutdown", "queued", "Worker w1 is shutting down; job will be retried."],
+      [
+        "shutdown",
+        "queued",
+        "Worker w1 was shut down before the job finished; the job is back in the queue and starts again on the next free worker (no attempt used).",
+      ],
     ] as const) {
       let b: Bed;
       const runner: JobRunner = async (ctx) => {
@@ -268,7 +276,8 @@ describe("the job processor's status goes through the injected sink", () => {
     expect(out).toBeInstanceOf(WaitingError);
     expect(last(b)).toMatchObject({
       state: "queued",
-      message: "Worker w1 is shutting down; job will be retried.",
+      message:
+        "Worker w1 was shut down before the job finished; the job is back in the queue and starts again on the next free worker (no attempt used).",
     });
   });
 
@@ -291,11 +300,38 @@ describe("the job processor's status goes through the injected sink", () => {
     expect(b.events).toEqual([
       "cards 0",
       "unhealthy no /dev/tenstorrent/0",
+      'progress {"requeued":"unhealthy","by":"w1","stalledCount":0}',
       "moved to wait (tok)",
       "after job 0",
       "released 0",
     ]);
     expect(b.finished).toEqual([]);
+  });
+
+  it("a job handed back at a shutdown says so on the next worker, not that a worker stopped responding", async () => {
+    let b: Bed;
+    b = bed(async () => {
+      b.drain.abort();
+      throw new Error("stopping after the reproduce phase");
+    });
+    await createJobProcessor(cpu, b.deps)(fakeJob(makeJob(SHA), b), "tok").catch((e) => e);
+    const mark = b.events.find((e) => e.startsWith("progress "));
+    expect(mark).toBe('progress {"requeued":"shutdown","by":"w1","stalledCount":0}');
+    // The next worker takes it: BullMQ counted one more start, and the mark is on the job.
+    const next = bed(async () => ({ state: "succeeded", message: "done" }));
+    const progress = JSON.parse(mark!.slice("progress ".length));
+    const job = { ...fakeJob(makeJob(SHA), next, { progress }), attemptsStarted: 2 } as Job<FixJob>;
+    await createJobProcessor(cpu, next.deps)(job);
+    expect(views(next)[0]!.message).toBe(
+      "Running on w1. Resumed after worker w1 was shut down and put the job back in the queue.",
+    );
+    // Without the mark, a second start is a worker that stopped responding.
+    const crashed = bed(async () => ({ state: "succeeded", message: "done" }));
+    const lost = { ...fakeJob(makeJob(SHA), crashed), attemptsStarted: 2 } as Job<FixJob>;
+    await createJobProcessor(cpu, crashed.deps)(lost);
+    expect(views(crashed)[0]!.message).toBe(
+      "Running on w1. Resumed after the previous worker stopped responding.",
+    );
   });
 
   it("a resumed job says so in its first view", async () => {
