@@ -84,6 +84,8 @@ export class OutboxDrainer {
   /** Since when writes have been failing (for the catch-up log line), and how many were late. */
   #troubleSince: number | null = null;
   #lateDeliveries = 0;
+  /** Installations this process must not write for until then (their pacing slot, a pause). */
+  #blocked = new Map<number, number>();
   delivered = 0;
 
   constructor(private readonly opts: OutboxDrainerOptions) {
@@ -136,8 +138,14 @@ export class OutboxDrainer {
       let wait = this.#o.pollMs;
       try {
         const next = await this.#outbox.nextDue();
+        const now = this.#now();
         if (next === null) this.#caughtUp();
-        else wait = Math.max(0, Math.min(wait, next - this.#now()));
+        else if (next > now) wait = Math.min(wait, next - now);
+        else {
+          // Due lanes wait for their installation's next slot (or another process holds them).
+          const free = Math.min(...[...this.#blocked.values()].filter((u) => u > now));
+          if (Number.isFinite(free)) wait = Math.min(wait, free - now);
+        }
       } catch {
         // Redis away: poll again later
       }
@@ -169,6 +177,7 @@ export class OutboxDrainer {
           await this.#outbox.forget(priority, member);
           continue;
         }
+        if ((this.#blocked.get(m.installationId) ?? 0) > now) continue;
         if (!picks.has(m.installationId)) picks.set(m.installationId, { priority, member, ...m });
       }
     }
@@ -180,7 +189,7 @@ export class OutboxDrainer {
     const now = this.#now();
     const paused = await this.#outbox.pausedUntil(p.installationId);
     if (paused > now) {
-      await this.#outbox.reschedule(p.priority, p.member, paused);
+      this.#blocked.set(p.installationId, paused);
       return false;
     }
     if (!(await this.#outbox.lock(p.lane, this.#token, this.#o.lockTtlMs))) return false;
@@ -193,7 +202,9 @@ export class OutboxDrainer {
 
   async #pace(p: LanePick, now: number, content: boolean): Promise<boolean> {
     const wait = await this.#outbox.takeRate(p.installationId, now, content, this.#rate);
-    if (wait > 0) await this.#outbox.reschedule(p.priority, p.member, now + wait);
+    // The lane stays due (oldest first); the installation waits for its slot.
+    if (wait > 0) this.#blocked.set(p.installationId, now + wait);
+    else this.#blocked.delete(p.installationId);
     return wait === 0;
   }
 
@@ -311,7 +322,7 @@ export class OutboxDrainer {
     this.#troubleSince ??= now;
     if (d.kind === "pause") {
       await this.#outbox.pause(p.installationId, d.untilMs);
-      await this.#outbox.reschedule(p.priority, p.member, d.untilMs);
+      this.#blocked.set(p.installationId, d.untilMs);
       this.opts.log?.warn(
         { ...what, installationId: p.installationId, untilMs: d.untilMs, reason: d.reason },
         "outbox: GitHub asked to slow down; pausing this installation's writes",

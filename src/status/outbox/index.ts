@@ -26,4 +26,11 @@ export {
   stateRank,
 } from "./outbox.js";
 export { OutboxStatusSink, outboxStatusSinks } from "./sink.js";
-export { ENDED_GRACE_MS, type JobStateLookup, lostMessage, lostView, OutboxSweeper } from "./sweeper.js";
+export {
+  ENDED_GRACE_MS,
+  type JobStateLookup,
+  lostMessage,
+  lostView,
+  OutboxSweeper,
+  queueJobState,
+} from "./sweeper.js";

@@ -1,3 +1,4 @@
+import type { JobQueues } from "../../queue/queues.js";
 import type { Logger } from "../../shared/logger.js";
 import type { StatusStep, StatusView } from "../model.js";
 import { type CommentLocation, locationKey } from "./location.js";
@@ -8,6 +9,20 @@ import type { OpenEntry, Outbox } from "./outbox.js";
  * one over its JobQueues; tests pass their own.
  */
 export type JobStateLookup = (pool: string, jobId: string) => Promise<string | null>;
+
+/** The lookup over the pools' queues (an unknown pool counts as a missing job). */
+export function queueJobState(queues: Pick<JobQueues, "queue">): JobStateLookup {
+  return async (pool, jobId) => {
+    let q: ReturnType<JobQueues["queue"]>;
+    try {
+      q = queues.queue(pool);
+    } catch {
+      return null;
+    }
+    const state = await q.getJobState(jobId);
+    return state === "unknown" ? null : state;
+  };
+}
 
 /** BullMQ states after which no worker will write the job's status again. */
 const ENDED = new Set(["completed", "failed"]);
