@@ -24,7 +24,15 @@ const ACTIONS_URL = /^https?:\/\/[^/\s]+\/[^/\s]+\/[^/\s]+\/(actions\/runs\/\d+|
 export interface InfoJsonOptions {
   /** Repository root that `existing-test-path` is relative to; the check is skipped when absent. */
   repoRoot?: string;
+  /**
+   * Without a checkout (the push trigger reads the file through the API): `existing-test-path`
+   * must at least be a relative path that stays inside the repository.
+   */
+  relativeOnly?: boolean;
 }
+
+/** The largest info.json read (a request is a few lines; the original's raw-logs can be long). */
+export const INFO_JSON_MAX_BYTES = 256 * 1024;
 
 /** Validate an already-parsed info.json value. */
 export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): InfoJsonResult {
@@ -115,6 +123,13 @@ export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): Info
       } else {
         existingTestPath = rel;
       }
+    } else if (
+      opts.relativeOnly &&
+      (isAbsolute(existing) || existing.startsWith("~") || existing.split(/[\\/]/).includes(".."))
+    ) {
+      problems.push(
+        `"existing-test-path" must be a path relative to the repository's root, inside it; got ${JSON.stringify(existing)}`,
+      );
     } else {
       existingTestPath = existing;
     }
@@ -138,6 +153,25 @@ export function validateInfoJson(raw: unknown, opts: InfoJsonOptions = {}): Info
     ...(allow === true ? { allowTestChanges: true } : {}),
   };
   return { ok: true, request, notes };
+}
+
+/** Parse and validate the text of an info.json (`source` names it in the problems). */
+export function parseInfoJsonText(text: string, source: string, opts: InfoJsonOptions = {}): InfoJsonResult {
+  if (Buffer.byteLength(text, "utf8") > INFO_JSON_MAX_BYTES)
+    return {
+      ok: false,
+      problems: [
+        `${source} is larger than ${INFO_JSON_MAX_BYTES / 1024} KB; put long logs behind a "url" instead`,
+      ],
+      notes: [],
+    };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.replace(/^\uFEFF/, ""));
+  } catch (err) {
+    return { ok: false, problems: [`${source} is not valid JSON: ${(err as Error).message}`], notes: [] };
+  }
+  return validateInfoJson(raw, opts);
 }
 
 /** Read and validate an info.json file. */
