@@ -1,78 +1,93 @@
 import type { ProbotOctokit } from "probot";
-import type { FixJob } from "../contracts/fix-job.js";
-import {
-  findStatusComment,
-  GitHubStatusSink,
-  initialView,
-  type StatusTarget,
-  statusTargetOf,
-} from "../status/index.js";
+import { type FixJob, jobTargetKey } from "../contracts/fix-job.js";
+import { initialView, type StatusTarget, statusTargetOf } from "../status/index.js";
+import { locationOf, OutboxStatusSink } from "../status/outbox/index.js";
 import type { TriggerDeps } from "./deps.js";
-import { commentUrl, type IssueTarget, reply } from "./respond.js";
+import { deliveryOf, locationUrl, replyAt } from "./respond.js";
 
-export type AcceptDeps = Pick<TriggerDeps, "queues" | "store" | "log" | "now" | "settings">;
+export type AcceptDeps = Pick<TriggerDeps, "queues" | "store" | "log" | "now" | "settings" | "outbox">;
 
 export type AcceptResult =
-  | { status: "enqueued"; jobId: string; statusCommentId: number; position: number }
-  | { status: "duplicate"; jobId: string; pool: string; statusCommentUrl: string | null };
+  | { status: "enqueued"; jobId: string; position: number }
+  | { status: "duplicate"; jobId: string; pool: string; statusCommentUrl: string };
 
 /**
  * The web process's status sink for a target (the queued and cancelled-while-waiting views):
- * the one place a later implementation of the port replaces.
+ * the outbox, so the view is durable when write() resolves and the drainer (one writer per
+ * comment, shared with the workers) creates or edits the comment outside the request.
  */
-export function webStatusSink(octokit: ProbotOctokit, target: StatusTarget): GitHubStatusSink {
-  return new GitHubStatusSink(() => octokit, target);
+export function webStatusSink(deps: Pick<TriggerDeps, "outbox">, target: StatusTarget): OutboxStatusSink {
+  return new OutboxStatusSink(deps.outbox, target);
+}
+
+/** How long the web remembers which job a delivery enqueued (GitHub redelivers within days). */
+const DELIVERY_JOB_TTL_SECONDS = 3 * 24 * 3600;
+
+function deliveryJobKey(deps: AcceptDeps, delivery: string): string {
+  return `${deps.settings.AUTOFIX_QUEUE_PREFIX}:web:delivery-job:${delivery}`;
 }
 
 /**
- * Enqueue a job unless one with the same fingerprint is queued or running, then post or
- * refresh the target's one status comment. A duplicate trigger gets a reply with a link to
- * the existing job's status instead of a second job.
+ * Enqueue a job unless one with the same fingerprint is queued or running, then put the
+ * target's "queued" status into the outbox. Makes no GitHub call: both are Redis writes, so the
+ * webhook answers right after them. A duplicate trigger gets a reply (through the outbox) with
+ * a link to the existing job's status instead of a second job.
+ *
+ * A redelivery of the delivery that enqueued the job (its first attempt failed after the
+ * enqueue, say on the status write) is not a duplicate: it finishes that attempt's work.
  */
 export async function acceptJob(
   octokit: ProbotOctokit,
   deps: AcceptDeps,
   job: FixJob,
 ): Promise<AcceptResult> {
-  const target: IssueTarget = {
-    owner: job.repository.owner,
-    repo: job.repository.name,
-    number: job.target.number,
-  };
-  const ref = { owner: target.owner, repo: target.repo, issue_number: target.number };
+  const delivery = deliveryOf(octokit)?.delivery;
+  const redis = deps.queues.connection;
   const existing = await deps.queues.findActive(job.fingerprint);
+  const ownJob =
+    existing && delivery ? (await redis.get(deliveryJobKey(deps, delivery))) === existing.jobId : false;
   const enqueued = existing ? null : await deps.queues.enqueue(job);
+  if (enqueued && !enqueued.deduplicated && delivery) {
+    await redis.set(deliveryJobKey(deps, delivery), enqueued.jobId, "EX", DELIVERY_JOB_TTL_SECONDS);
+  }
 
-  if (existing || enqueued?.deduplicated) {
+  const statusTarget = statusTargetOf(job);
+  const loc = locationOf(statusTarget);
+  if ((existing && !ownJob) || enqueued?.deduplicated) {
     const jobId = existing?.jobId ?? enqueued!.jobId;
     const pool = existing?.pool ?? job.pool;
-    const statusId = await findStatusComment(octokit, ref);
-    const url = statusId ? commentUrl(deps.settings.githubWebUrl, target, statusId) : null;
+    // The drainer records the comment's id once it exists; until then the issue itself is the link.
+    const url = locationUrl(deps.settings.githubWebUrl, loc, await deps.outbox.commentIdOf(loc));
     if (job.source !== "ci") {
-      await reply(
+      await replyAt(
         octokit,
-        target,
-        `A job for this is already ${existing ? "queued or running" : "queued"} (job \`${jobId}\` on pool \`${pool}\`)${url ? `: see [its status](${url})` : ""}. Comment \`/autofix cancel\` first to start over.`,
+        loc,
+        `A job for this is already ${existing ? "queued or running" : "queued"} (job \`${jobId}\` on pool \`${pool}\`): see [its status](${url}). Comment \`/autofix cancel\` first to start over.`,
       );
     }
     deps.log.info({ jobId, fingerprint: job.fingerprint }, "duplicate trigger: existing job kept");
     return { status: "duplicate", jobId, pool, statusCommentUrl: url };
   }
 
-  const { jobId } = enqueued!;
+  const jobId = existing?.jobId ?? enqueued!.jobId;
+  const pool = existing?.pool ?? job.pool;
   const [, position] = await Promise.all([
-    deps.store.saveLastJob(`${target.owner}/${target.repo}#${target.number}`, job),
-    deps.queues.position(job.pool, jobId),
+    deps.store.saveLastJob(jobTargetKey(job), job),
+    deps.queues.position(pool, jobId),
   ]);
-  const status = webStatusSink(octokit, statusTargetOf(job));
-  await status.write({ ...initialView(job, jobId, deps.now()), queuePosition: position });
-  // The GitHub sink's id, kept with the job: workers find the comment by its marker anyway,
-  // the id just saves them a search.
-  const statusCommentId = status.commentId!;
-  const stored = await deps.queues.queue(job.pool).getJob(jobId);
-  if (stored && stored.data.statusCommentId === undefined) {
-    await stored.updateData({ ...stored.data, statusCommentId }).catch(() => {});
-  }
-  deps.log.info({ jobId, pool: job.pool, fingerprint: job.fingerprint, source: job.source }, "job enqueued");
-  return { status: "enqueued", jobId, statusCommentId, position };
+  await webStatusSink(deps, statusTarget).write({
+    ...initialView({ ...job, pool }, jobId, deps.now()),
+    queuePosition: position,
+  });
+  deps.log.info(
+    {
+      jobId,
+      pool,
+      fingerprint: job.fingerprint,
+      source: job.source,
+      ...(ownJob ? { redelivered: true } : {}),
+    },
+    ownJob ? "job enqueued (redelivery: the first attempt had enqueued it)" : "job enqueued",
+  );
+  return { status: "enqueued", jobId, position };
 }

@@ -1,9 +1,12 @@
 import type { ProbotOctokit } from "probot";
+import { isGitHubTrouble } from "./budget.js";
 
 /**
  * Who may start or control jobs: people whose permission on the repository (from the
  * collaborator-permission API, not `author_association`) is write, maintain or admin; bots only
- * when the repository config lists them. Any error in the lookup denies.
+ * when the repository config lists them. A lookup GitHub answers with an error (a 4xx) denies;
+ * GitHub trouble (a 5xx, a timeout, a rate limit: see budget.ts) is thrown, so the webhook answers
+ * 503 and the delivery can be redelivered instead of being answered "denied".
  */
 
 export const ALLOWED_ROLES = ["admin", "maintain", "write"] as const;
@@ -80,6 +83,7 @@ export async function authorizeSender(
       role = roleOf(data);
       cache.set(key, role);
     } catch (err) {
+      if (isGitHubTrouble(err)) throw err;
       return { allowed: false, reason: "lookup-failed", error: (err as Error).message };
     }
   }

@@ -1,13 +1,19 @@
 import type { Settings } from "../config/env.js";
 import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
+import type { Outbox } from "../status/outbox/index.js";
 import type { PermissionCache } from "./authorize.js";
 import type { TriggerStore } from "./store.js";
 
 /** Everything the trigger handlers use from outside; tests build their own. */
 export interface TriggerDeps {
-  settings: Pick<Settings, "APP_ID" | "githubWebUrl" | "pools" | "AUTOFIX_QUEUE_PREFIX">;
+  settings: Pick<Settings, "APP_ID" | "githubWebUrl" | "pools" | "AUTOFIX_QUEUE_PREFIX"> &
+    Partial<
+      Pick<Settings, "AUTOFIX_WEBHOOK_READ_BUDGET_SECONDS" | "AUTOFIX_WEBHOOK_REQUEST_TIMEOUT_SECONDS">
+    >;
   queues: JobQueues;
+  /** Where every GitHub write of a webhook goes (status comments, replies, reactions). */
+  outbox: Outbox;
   store: TriggerStore;
   permissions: PermissionCache;
   log: Logger;

@@ -1,11 +1,14 @@
 import type { Context, Probot } from "probot";
 import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
+import { Outbox } from "../status/outbox/index.js";
 import { PermissionCache } from "./authorize.js";
+import { boundReads, GitHubUnavailable } from "./budget.js";
 import { onWorkflowRun } from "./ci/on-workflow-run.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
 import { onIssueComment } from "./on-comment.js";
 import { onLabeled } from "./on-label.js";
+import { bindDelivery } from "./respond.js";
 import { TriggerStore } from "./store.js";
 
 export type { Decision, DecisionRecord, TriggerDeps } from "./deps.js";
@@ -13,10 +16,19 @@ export type { Decision, DecisionRecord, TriggerDeps } from "./deps.js";
 /** Observers of every decision (logs always; metrics and tests subscribe too). */
 export type DecisionListener = (event: string, record: DecisionRecord) => void;
 
+/** The defaults of the webhook's read limits (settings AUTOFIX_WEBHOOK_*). */
+export const DEFAULT_READ_BUDGET_SECONDS = 5;
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 3;
+
 /**
  * Wrap a handler: a webhook delivery is handled once (GitHub redelivers, and retries on
  * timeouts); a failure releases the claim and rethrows so the delivery answers 5xx and can be
  * redelivered. Every decision is logged.
+ *
+ * The handler's GitHub client is bounded (src/triggers/budget.ts: one try per request, a
+ * per-request timeout, one budget for the delivery) and its writes go to the outbox
+ * (src/triggers/respond.ts), so the answer comes right after the durable enqueue: 2xx only
+ * when the job (or the reply) is in Redis, 503 when GitHub could not be read in time.
  */
 function once<C extends Context>(
   deps: TriggerDeps,
@@ -24,6 +36,9 @@ function once<C extends Context>(
   handler: (context: C, deps: TriggerDeps) => Promise<DecisionRecord>,
   listeners: DecisionListener[],
 ) {
+  const budgetMs = 1000 * (deps.settings.AUTOFIX_WEBHOOK_READ_BUDGET_SECONDS ?? DEFAULT_READ_BUDGET_SECONDS);
+  const requestTimeoutMs =
+    1000 * (deps.settings.AUTOFIX_WEBHOOK_REQUEST_TIMEOUT_SECONDS ?? DEFAULT_REQUEST_TIMEOUT_SECONDS);
   return async (context: C) => {
     const delivery = context.id;
     if ((await deps.store.claimDelivery(delivery)) === "duplicate") {
@@ -31,6 +46,9 @@ function once<C extends Context>(
       for (const l of listeners) l(event, { decision: "ignored", detail: "duplicate delivery" });
       return;
     }
+    const budget = boundReads(context.octokit, { budgetMs, requestTimeoutMs });
+    const installationId = (context.payload as { installation?: { id?: number } }).installation?.id;
+    if (installationId) bindDelivery(context.octokit, { delivery, installationId, outbox: deps.outbox });
     try {
       const record = await handler(context, deps);
       await deps.store.finishDelivery(delivery);
@@ -38,11 +56,20 @@ function once<C extends Context>(
       for (const l of listeners) l(event, record);
     } catch (err) {
       await deps.store.releaseDelivery(delivery).catch(() => {});
-      deps.log.error(
-        { delivery, event, err },
-        `webhook ${event} failed; GitHub will show the delivery as failed`,
-      );
+      if (err instanceof GitHubUnavailable) {
+        deps.log.warn(
+          { delivery, event, err: err.message },
+          `webhook ${event}: GitHub could not be read in time; answering 503 so the delivery can be redelivered`,
+        );
+      } else {
+        deps.log.error(
+          { delivery, event, err },
+          `webhook ${event} failed; GitHub will show the delivery as failed`,
+        );
+      }
       throw err;
+    } finally {
+      budget.dispose();
     }
   };
 }
@@ -54,16 +81,22 @@ export function registerTriggers(app: Probot, deps: TriggerDeps, listeners: Deci
   app.on("workflow_run.completed", once(deps, "workflow_run.completed", onWorkflowRun, listeners));
 }
 
-/** The handlers' dependencies from the queues and settings; `now` can be fixed for tests. */
+/**
+ * The handlers' dependencies from the queues and settings; `now` can be fixed for tests. The
+ * outbox defaults to one on the queues' Redis connection and prefix (pass the process's own
+ * when a drainer in the same process should be woken by its writes).
+ */
 export function createTriggerDeps(
   settings: TriggerDeps["settings"],
   queues: JobQueues,
   log: Logger,
   now: () => Date = () => new Date(),
+  outbox: Outbox = new Outbox({ redis: queues.connection, prefix: settings.AUTOFIX_QUEUE_PREFIX }),
 ): TriggerDeps {
   return {
     settings,
     queues,
+    outbox,
     store: new TriggerStore(queues.connection, settings.AUTOFIX_QUEUE_PREFIX),
     permissions: new PermissionCache(),
     log,

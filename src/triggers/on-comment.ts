@@ -3,10 +3,11 @@ import { requestCancel } from "../queue/cancel.js";
 import { isAutofixComment } from "../status/index.js";
 import { acceptJob, webStatusSink } from "./accept.js";
 import { authorizeSender, isBot } from "./authorize.js";
+import { GitHubUnavailable } from "./budget.js";
 import { type Command, parseCommand, USAGE } from "./command.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
 import { configErrorText, loadRepoConfig } from "./repo-config.js";
-import { commentUrl, type IssueTarget, react, reply } from "./respond.js";
+import { type IssueTarget, issueUrl, react, reply, unavailableText } from "./respond.js";
 import { buildJob, buildRequest, resolveHead, type TriggerTarget } from "./target.js";
 
 type CommentContext = Context<"issue_comment.created">;
@@ -26,6 +27,28 @@ export async function onIssueComment(context: CommentContext, deps: TriggerDeps)
 
   const repo = { owner: repository.owner.login, repo: repository.name };
   const target: IssueTarget = { ...repo, number: issue.number };
+  try {
+    return await handleCommand(context, deps, command, target);
+  } catch (err) {
+    // GitHub could not be read in time: the delivery answers 503 (redeliverable), and the person
+    // is told, once per delivery, that nothing was queued yet.
+    if (err instanceof GitHubUnavailable && !isBot({ login: sender.login, type: sender.type })) {
+      await reply(context.octokit, target, unavailableText(sender.login, err, "comment the command again"), {
+        purpose: "unavailable",
+      }).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+async function handleCommand(
+  context: CommentContext,
+  deps: TriggerDeps,
+  command: Command,
+  target: IssueTarget,
+): Promise<DecisionRecord> {
+  const { comment, issue, repository, sender, installation } = context.payload;
+  const repo = { owner: target.owner, repo: target.repo };
   const octokit = context.octokit;
 
   // The config (for allowed_bots) and a person's permission do not depend on each other.
@@ -59,25 +82,22 @@ export async function onIssueComment(context: CommentContext, deps: TriggerDeps)
     await reply(octokit, target, configErrorText(loaded.errors));
     return { decision: "bad-config" };
   }
-  // The acknowledgement is best effort: a failed reaction must not fail (and replay) the delivery.
-  const acknowledged = react(octokit, repo, comment.id, "eyes").catch((err: Error) =>
-    deps.log.warn({ err: err.message }, "could not add the reaction"),
-  );
-
   const t: TriggerTarget = {
     ...repo,
-    installationId: installation.id,
+    installationId: installation!.id,
     defaultBranch: repository.default_branch,
     number: issue.number,
     isPullRequest: issue.pull_request != null,
     title: issue.title,
     body: issue.body ?? "",
   };
-  try {
-    return await runCommand(context, deps, command, t, sender.login, loaded.config);
-  } finally {
-    await acknowledged;
-  }
+  const record = await runCommand(context, deps, command, t, sender.login, loaded.config);
+  // 👀 once the command is handled (its job durably enqueued): the outbox writes it after the
+  // status comment. Best effort: a lost reaction must not fail (and replay) the delivery.
+  await react(octokit, repo, comment.id, "eyes").catch((err: Error) =>
+    deps.log.warn({ err: err.message }, "could not queue the reaction"),
+  );
+  return record;
 }
 
 async function runCommand(
@@ -133,7 +153,7 @@ async function runCommand(
       );
       if (outcome === "removed-waiting") {
         const last = await deps.store.loadLastJob(targetKey);
-        const status = webStatusSink(octokit, {
+        const status = webStatusSink(deps, {
           owner: t.owner,
           repo: t.repo,
           number: t.number,
@@ -219,7 +239,7 @@ async function runCommand(
         decision: "enqueued",
         jobId: result.jobId,
         pool,
-        detail: `status ${commentUrl(deps.settings.githubWebUrl, target, result.statusCommentId)}`,
+        detail: `status on ${issueUrl(deps.settings.githubWebUrl, target)}`,
       };
     }
   }

@@ -1,9 +1,10 @@
 import type { Context } from "probot";
 import { acceptJob } from "./accept.js";
-import { authorizeSender } from "./authorize.js";
+import { authorizeSender, isBot } from "./authorize.js";
+import { GitHubUnavailable } from "./budget.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
 import { configErrorText, loadRepoConfig } from "./repo-config.js";
-import { reply } from "./respond.js";
+import { reply, unavailableText } from "./respond.js";
 import { buildJob, buildRequest, resolveHead, type TriggerTarget } from "./target.js";
 
 type LabelContext = Context<"issues.labeled"> | Context<"pull_request.labeled">;
@@ -13,12 +14,50 @@ export async function onLabeled(context: LabelContext, deps: TriggerDeps): Promi
   const payload = context.payload;
   const { repository, sender, installation, label } = payload;
   if (!label || !installation) return { decision: "ignored", detail: "no label or installation" };
+  const isPr = "pull_request" in payload;
+  const item = isPr ? payload.pull_request : (payload as Context<"issues.labeled">["payload"]).issue;
+  const target = { owner: repository.owner.login, repo: repository.name, number: item.number };
+  const known = { ours: label.name.toLowerCase() === DEFAULT_TRIGGER_LABEL };
+  try {
+    return await handleLabel(context, deps, known);
+  } catch (err) {
+    // GitHub could not be read in time: 503 (redeliverable); a person who used the trigger label
+    // is told once per delivery that nothing was queued yet.
+    if (
+      err instanceof GitHubUnavailable &&
+      known.ours &&
+      !isBot({ login: sender.login, type: sender.type })
+    ) {
+      await reply(
+        context.octokit,
+        target,
+        unavailableText(sender.login, err, `remove the \`${label.name}\` label and add it again`),
+        { purpose: "unavailable" },
+      ).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+const DEFAULT_TRIGGER_LABEL = "autofix";
+
+async function handleLabel(
+  context: LabelContext,
+  deps: TriggerDeps,
+  known: { ours: boolean },
+): Promise<DecisionRecord> {
+  const payload = context.payload;
+  const { repository, sender, installation, label } = payload as typeof payload & {
+    label: NonNullable<typeof payload.label>;
+    installation: NonNullable<typeof payload.installation>;
+  };
   const repo = { owner: repository.owner.login, repo: repository.name };
 
   const loaded = await loadRepoConfig(context);
-  const triggerLabel = loaded.ok ? loaded.config.trigger_label : "autofix";
+  const triggerLabel = loaded.ok ? loaded.config.trigger_label : DEFAULT_TRIGGER_LABEL;
   if (label.name.toLowerCase() !== triggerLabel.toLowerCase())
     return { decision: "ignored", detail: `label ${label.name}` };
+  known.ours = true;
 
   const isPr = "pull_request" in payload;
   const item = isPr ? payload.pull_request : (payload as Context<"issues.labeled">["payload"]).issue;

@@ -5,6 +5,7 @@ import {
   type RepoConfig,
   validateRepoConfig,
 } from "../config/repo-config.js";
+import { isGitHubTrouble } from "./budget.js";
 
 export type LoadedConfig =
   | { ok: true; config: RepoConfig; warnings: string[] }
@@ -12,16 +13,16 @@ export type LoadedConfig =
 
 /**
  * Read `.github/autofix.yml` through Probot (which also honours the org-wide `.github`
- * repository and `_extends`) and validate it. A YAML error or a failed fetch is reported like
- * any other config error, never thrown into the webhook.
+ * repository and `_extends`) and validate it. A YAML error or a fetch GitHub refused (a 4xx) is
+ * reported like any other config error; GitHub trouble is thrown so the delivery answers 503.
  */
 export async function loadRepoConfig(context: Context): Promise<LoadedConfig> {
   let raw: unknown;
   try {
     raw = await context.config(REPO_CONFIG_FILE);
   } catch (err) {
-    const status = (err as { status?: number }).status;
-    if (status !== undefined && status >= 500) throw err; // GitHub trouble: let the delivery fail and be retried
+    // GitHub trouble (a 5xx, a timeout, a rate limit): let the delivery fail and be redelivered.
+    if (isGitHubTrouble(err)) throw err;
     return {
       ok: false,
       errors: [`cannot read ${REPO_CONFIG_PATH}: ${(err as Error).message.split("\n")[0]}`],

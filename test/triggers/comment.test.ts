@@ -105,9 +105,8 @@ describe("/autofix comments", () => {
     expect(created[0]!.body).toContain("⏳ Queued");
     expect(created[0]!.body).toContain("position 1 in queue");
     expect(created[0]!.body).toContain("/autofix cancel");
-    // The status comment id is kept with the job so the worker edits the same comment.
-    const stored = await h.queues.queue("cpu").getJob(job.id);
-    expect(stored?.data.statusCommentId).toBe(9001);
+    // The drainer records the status comment's id, so the worker edits the same comment.
+    expect(await h.outbox.commentIdOf({ kind: "issue", owner: OWNER, repo: REPO, number: ISSUE })).toBe(9001);
     expect(h.decisions.at(-1)).toMatchObject({ decision: "enqueued", pool: "cpu" });
     expect(nock.isDone()).toBe(true);
   });
@@ -137,14 +136,34 @@ describe("/autofix comments", () => {
     });
   }
 
-  it("fails closed when the permission lookup errors: no job, a reply, and an error log", async () => {
+  it("fails closed when GitHub refuses the permission lookup: no job, a reply, and an error log", async () => {
     nockRepoConfig(OWNER, REPO, null);
-    nockPermission(OWNER, REPO, "dev2", 502);
+    nockPermission(OWNER, REPO, "dev2", 403);
     const replies = nockReply();
     await h.deliver("issue_comment", commentPayload("/autofix fix it", { login: "dev2" }));
     expect(await h.jobs()).toHaveLength(0);
     expect(replies[0]!.body).toMatch(/could not verify your permission/);
     expect(h.decisions.at(-1)).toMatchObject({ decision: "unauthorized", detail: "lookup failed" });
+  });
+
+  it("a 502 on the permission lookup fails the delivery (503, redeliverable), queues nothing, and says so once", async () => {
+    nockRepoConfig(OWNER, REPO, null);
+    nockPermission(OWNER, REPO, "dev2", 502);
+    const replies = nockReply();
+    const delivered = h.deliver(
+      "issue_comment",
+      commentPayload("/autofix fix it", { login: "dev2" }),
+      "d-502",
+    );
+    // Probot hands the handler's error on; its middleware answers the error's status (503).
+    await expect(delivered).rejects.toMatchObject({ errors: [{ name: "GitHubUnavailable", status: 503 }] });
+    expect(await h.jobs()).toHaveLength(0);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.body).toMatch(
+      /@dev2 Autofix could not read what it needs from GitHub just now \(GitHub answered 502 to GET \/repos\/Codertocat\/Hello-World\/collaborators\/dev2\/permission\), so nothing was queued/,
+    );
+    // No decision is recorded for a failed delivery: GitHub shows it as failed.
+    expect(h.decisions).toHaveLength(0);
   });
 
   it("ignores bots silently, whatever author_association says", async () => {
@@ -252,8 +271,9 @@ describe("/autofix comments", () => {
       })
       .reply(201, { id: 1234 });
     await Promise.all(
-      Array.from({ length: 10 }, () => h.deliver("issue_comment", commentPayload("/autofix fix it"))),
+      Array.from({ length: 10 }, () => h.receive("issue_comment", commentPayload("/autofix fix it"))),
     );
+    await h.drain();
     expect(await h.jobs()).toHaveLength(1);
     expect(h.decisions.filter((d) => d.decision === "enqueued")).toHaveLength(1);
     expect(h.decisions.filter((d) => d.decision === "duplicate")).toHaveLength(9);
