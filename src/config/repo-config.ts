@@ -2,7 +2,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { issueLines } from "../shared/zod-messages.js";
 import { ALLOWED_CONTAINER_OPTIONS, parseContainerOptions, workdirProblem } from "./container-options.js";
-import { limitsSchema } from "./limits.js";
+import { ciOnFixSchema, limitsSchema } from "./limits.js";
 import { DEFAULT_POOL_RULES, POOL_NAMES } from "./pools.js";
 
 /** Where the per-repository configuration lives (read through Probot's context.config). */
@@ -201,6 +201,8 @@ export const repoConfigSchema = z.object({
   include_test_in_pr: z.boolean().default(false),
   /** Loop breakers of automatic jobs: per fingerprint per window, open Autofix PRs per repository. */
   limits: limitsSchema.default(limitsSchema.parse({})),
+  /** Workflows dispatched on the fix branch (those that do not run on push). */
+  ci_on_fix: ciOnFixSchema.default(ciOnFixSchema.parse({})),
   /** The CI job's container: image, options, env, workdir (per pool or runner label). */
   environment: environmentSchema.default(environmentSchema.parse({})),
   /** CI build artifacts unpacked into the workspace instead of building. */

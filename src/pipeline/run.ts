@@ -12,6 +12,7 @@ import type { Outcome } from "../contracts/outcome.js";
 import { importCommits } from "../git/import.js";
 import type { FetchLike } from "../logs/index.js";
 import { codeOwners, committedFiles, recentAuthors } from "../publish/developers.js";
+import { peoplesWorkBeforePr } from "../publish/people.js";
 import { prTitle, renderPrBody } from "../publish/pr-body.js";
 import { upsertDraftPr } from "../publish/pull-request.js";
 import { pushBranch } from "../publish/push.js";
@@ -227,6 +228,18 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
         });
         signal.throwIfAborted();
         pushed = { branch: push.branch, sha: push.sha };
+        // An automatic job does not race people (issue 19): open work on the same failure holds its PR back.
+        const held =
+          input.job?.source === "ci" && "number" in input.job.target
+            ? await peoplesWorkBeforePr(p.octokit, {
+                owner: p.owner,
+                repo: p.repo,
+                trackingIssue: input.job.target.number,
+                testIds: logs.flatMap((l) => l.failingTests),
+                signal,
+              })
+            : null;
+        if (held) throw new Error(held);
         pullRequest = await upsertDraftPr(p.octokit, {
           owner: p.owner,
           repo: p.repo,

@@ -2,7 +2,7 @@ import type { AgentResult } from "../agent/index.js";
 import type { FixJob } from "../contracts/fix-job.js";
 import { redact } from "../shared/redact.js";
 import { stripInvisible } from "../shared/sanitize.js";
-import { evidenceTable, firstSentence } from "./evidence.js";
+import { type CiSummary, ciHeadline, ciTable, evidenceTable, firstSentence } from "./evidence.js";
 import { codeSpan, escapeHtml, fenceBlock, modelText } from "./markdown-text.js";
 import type { RecommendedWorkflow } from "./workflows.js";
 
@@ -108,6 +108,7 @@ export function renderPrBody(input: PrBodyInput): string {
       "",
     );
   }
+  lines.push(ciSection(null), "");
   lines.push("## Performance Impact", prose(fix?.performance, "_Not measured._"), "");
   lines.push("## Recommended CI Workflows");
   lines.push(
@@ -143,4 +144,43 @@ export function renderPrBody(input: PrBodyInput): string {
     `<sub>Model ${result.model} · ${result.usage.turns} turns · ~$${result.usage.costUsd.toFixed(2)} · run ${Math.round(result.durationMs / 1000)} s</sub>`,
   );
   return redact(lines.join("\n"));
+}
+
+/** The PR body's "CI on the fix" section lives between these markers, replaced as checks finish. */
+export const CI_SECTION_START = "<!-- autofix:ci-on-fix -->";
+export const CI_SECTION_END = "<!-- /autofix:ci-on-fix -->";
+
+/**
+ * The "CI on the fix" section: the check runs of the fix commit (null before any finished).
+ * A failure is shown as a failure, never folded away. Pure.
+ */
+export function ciSection(summary: CiSummary | null, sha?: string): string {
+  const body =
+    summary === null
+      ? "_Waiting for the checks of the fix commit (the branch is pushed with the app's installation token, so its workflows run)._"
+      : [
+          `**${ciHeadline(summary).replace(/^CI on the fix: /, "")}**${sha ? ` at \`${sha.slice(0, 10)}\`` : ""}`,
+          "",
+          ciTable(summary),
+        ].join("\n");
+  return [CI_SECTION_START, "## CI on the fix", body, CI_SECTION_END].join("\n");
+}
+
+/**
+ * Put `section` (which starts and ends with its markers) in place of the text between the same
+ * markers in `body`; without them, before `before` (a heading) or at the end. Pure.
+ */
+export function replaceSection(
+  body: string,
+  section: string,
+  start: string,
+  end: string,
+  before?: string,
+): string {
+  const i = body.indexOf(start);
+  const j = i >= 0 ? body.indexOf(end, i) : -1;
+  if (i >= 0 && j >= 0) return body.slice(0, i) + section + body.slice(j + end.length);
+  const at = before ? body.indexOf(before) : -1;
+  if (at >= 0) return `${body.slice(0, at)}${section}\n\n${body.slice(at)}`;
+  return `${body.replace(/\s+$/, "")}\n\n${section}\n`;
 }

@@ -1,3 +1,4 @@
+import type { ProbotOctokit } from "probot";
 import type { RepoConfig } from "../config/repo-config.js";
 import { matchesGlob } from "./glob.js";
 
@@ -32,6 +33,45 @@ export function recommendWorkflows(
           .map((h) => `\`${h}\``)
           .join(", ")}${hits.length > 3 ? ` and ${hits.length - 3} more` : ""}`,
       });
+    }
+  }
+  return out;
+}
+
+export interface DispatchResult {
+  workflow: string;
+  ok: boolean;
+  /** Why not: "the app lacks actions: write", "workflow has no workflow_dispatch trigger", ... */
+  error?: string;
+}
+
+/**
+ * Start workflows on the fix branch with `workflow_dispatch` (for workflows that do not run on
+ * push: the push itself, made with the installation token, starts the others). Each workflow
+ * is tried once; a refusal is reported per workflow, never thrown.
+ */
+export async function dispatchWorkflows(
+  octokit: ProbotOctokit,
+  repo: { owner: string; repo: string },
+  branch: string,
+  workflows: ReadonlyArray<string | number>,
+): Promise<DispatchResult[]> {
+  const out: DispatchResult[] = [];
+  for (const w of workflows.slice(0, 20)) {
+    try {
+      await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: w, ref: branch });
+      out.push({ workflow: String(w), ok: true });
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      const error =
+        status === 403
+          ? "the app lacks the actions: write permission"
+          : status === 404
+            ? "no such workflow"
+            : status === 422
+              ? "the workflow has no workflow_dispatch trigger"
+              : ((err as Error).message.split("\n")[0] ?? "error");
+      out.push({ workflow: String(w), ok: false, error });
     }
   }
   return out;

@@ -4,7 +4,7 @@ import { POOL_NAMES } from "../config/pools.js";
  * The `/autofix` command grammar, a pure function of the comment text.
  *
  *   /autofix [--flaky] [--test PATH] [--logs URL] [--pool NAME] [free text prompt]
- *   /autofix status | cancel | retry | help
+ *   /autofix status | cancel | retry | help | why
  *
  * A command counts only at the start of a line, outside fenced code blocks, indented code,
  * block quotes and HTML comments. Only the first command in a comment is taken.
@@ -21,7 +21,7 @@ export type Command =
       url?: string;
       pool?: string;
     }
-  | { kind: "status" | "cancel" | "retry" | "help" }
+  | { kind: "status" | "cancel" | "retry" | "help" | "why" }
   | { kind: "invalid"; error: string };
 
 export const COMMAND = "/autofix";
@@ -38,6 +38,7 @@ export const USAGE = [
   "/autofix status          refresh the status comment",
   "/autofix cancel          stop the running or queued job",
   "/autofix retry           run the last request again",
+  "/autofix why             why Autofix did (or did not) act here: its recorded decisions",
   "/autofix help            show this help",
   "```",
 ].join("\n");
@@ -88,6 +89,8 @@ export function parseCommand(body: string): Command | null {
   if (!Array.isArray(tokens)) return { kind: "invalid", error: tokens.error };
 
   const first = tokens[0]?.toLowerCase();
+  // `why` alone asks for the recorded decisions; "/autofix why does X fail ..." stays a prompt.
+  if (first === "why" && tokens.length === 1) return { kind: "why" };
   if (first === "status" || first === "cancel" || first === "retry" || first === "help") {
     if (tokens.length > 1) return { kind: "invalid", error: `\`${first}\` takes no arguments` };
     return { kind: first };

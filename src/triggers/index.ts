@@ -6,12 +6,18 @@ import { PermissionCache } from "./authorize.js";
 import { boundReads, GitHubUnavailable } from "./budget.js";
 import { onWorkflowRun } from "./ci/on-workflow-run.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
+import { afterPersonDecision } from "./loop-breakers.js";
+import { onCheckCompleted, onFixPrPushed } from "./on-check.js";
 import { onIssueComment } from "./on-comment.js";
 import { onLabeled } from "./on-label.js";
+import { onPullRequestClosed } from "./on-pr-closed.js";
 import { bindDelivery } from "./respond.js";
 import { TriggerStore } from "./store.js";
 
 export type { Decision, DecisionRecord, TriggerDeps } from "./deps.js";
+
+/** Events whose decisions are a person's trigger, recorded per target for `/autofix why`. */
+const PERSON_EVENTS = new Set(["issue_comment.created", "issues.labeled", "pull_request.labeled"]);
 
 /** Observers of every decision (logs always; metrics and tests subscribe too). */
 export type DecisionListener = (event: string, record: DecisionRecord) => void;
@@ -51,6 +57,11 @@ function once<C extends Context>(
     if (installationId) bindDelivery(context.octokit, { delivery, installationId, outbox: deps.outbox });
     try {
       const record = await handler(context, deps);
+      // What a person's trigger decided, for `/autofix why` (CI handlers record their own).
+      if (PERSON_EVENTS.has(event))
+        await afterPersonDecision(deps, event, context.payload as never, record).catch((err: Error) =>
+          deps.log.warn({ err: err.message, delivery }, "could not record the decision"),
+        );
       await deps.store.finishDelivery(delivery);
       deps.log.info({ delivery, event, ...record }, `webhook ${event}: ${record.decision}`);
       for (const l of listeners) l(event, record);
@@ -79,6 +90,14 @@ export function registerTriggers(app: Probot, deps: TriggerDeps, listeners: Deci
   app.on("issues.labeled", once(deps, "issues.labeled", onLabeled, listeners));
   app.on("pull_request.labeled", once(deps, "pull_request.labeled", onLabeled, listeners));
   app.on("workflow_run.completed", once(deps, "workflow_run.completed", onWorkflowRun, listeners));
+  // Closing the loop (issue 19): a closed Autofix PR, and the checks of a fix commit.
+  app.on("pull_request.closed", once(deps, "pull_request.closed", onPullRequestClosed, listeners));
+  app.on("check_run.completed", once(deps, "check_run.completed", onCheckCompleted, listeners));
+  app.on("check_suite.completed", once(deps, "check_suite.completed", onCheckCompleted, listeners));
+  app.on(
+    ["pull_request.opened", "pull_request.synchronize"],
+    once(deps, "pull_request.opened", onFixPrPushed, listeners),
+  );
 }
 
 /**

@@ -5,6 +5,7 @@ import { acceptJob, webStatusSink } from "./accept.js";
 import { authorizeSender, isBot } from "./authorize.js";
 import { GitHubUnavailable } from "./budget.js";
 import { type Command, parseCommand, USAGE } from "./command.js";
+import { answerWhy } from "./decisions.js";
 import type { DecisionRecord, TriggerDeps } from "./deps.js";
 import { configErrorText, loadRepoConfig } from "./repo-config.js";
 import { type IssueTarget, issueUrl, react, reply, unavailableText } from "./respond.js";
@@ -120,6 +121,13 @@ async function runCommand(
     case "help":
       await reply(octokit, target, USAGE);
       return { decision: "replied", detail: "help" };
+    case "why":
+      await reply(
+        octokit,
+        target,
+        await answerWhy({ decisions: deps.store.decisions, queues: deps.queues }, target),
+      );
+      return { decision: "replied", detail: "why" };
     case "status": {
       const active = await deps.queues.findActive(fingerprint);
       if (!active) {

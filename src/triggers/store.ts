@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { type FixJob, parseFixJob } from "../contracts/fix-job.js";
+import { DecisionLog } from "./decisions.js";
 
 /**
  * What the web process remembers in Redis beyond the queues: webhook deliveries already
@@ -78,6 +79,69 @@ export class TriggerStore {
 
   async markStreakHandled(fingerprint: string, startRunId: number): Promise<void> {
     await this.redis.set(this.#key("ci-streak", fingerprint), String(startRunId), "EX", 60 * 24 * 3600);
+  }
+
+  /** The recorded decisions per target or CI job, for `/autofix why`. */
+  get decisions(): DecisionLog {
+    return new DecisionLog(this.redis, this.prefix);
+  }
+
+  /** The CI fingerprint a tracking issue (`owner/repo#N`, lower case) belongs to. */
+  async linkTrackingIssue(target: string, fingerprint: string): Promise<void> {
+    await this.redis.set(this.#key("tracking-of", target), fingerprint, "EX", 180 * 24 * 3600);
+  }
+
+  async fingerprintOfTracking(target: string): Promise<string | null> {
+    return this.redis.get(this.#key("tracking-of", target));
+  }
+
+  /** Loop breakers: when each automatic job for a fingerprint was started (kept 1 year, at most 100). */
+  async recordAutoStart(fingerprint: string, at: Date, jobId: string): Promise<void> {
+    const key = this.#key("auto-starts", fingerprint);
+    await this.redis
+      .multi()
+      .zadd(key, at.getTime(), `${jobId}`)
+      .zremrangebyrank(key, 0, -101)
+      .expire(key, 365 * 24 * 3600)
+      .exec();
+  }
+
+  async autoStarts(fingerprint: string): Promise<Date[]> {
+    const raw = await this.redis.zrange(this.#key("auto-starts", fingerprint), "0", "-1", "WITHSCORES");
+    const out: Date[] = [];
+    for (let i = 1; i < raw.length; i += 2) out.push(new Date(Number(raw[i])));
+    return out;
+  }
+
+  /** A closed, unmerged Autofix PR blocks automatic jobs for its fingerprint until a person asks again. */
+  async blockFingerprint(
+    fingerprint: string,
+    info: { pr: number; closedAt: string; by?: string },
+  ): Promise<void> {
+    await this.redis.set(this.#key("blocked", fingerprint), JSON.stringify(info), "EX", 365 * 24 * 3600);
+  }
+
+  async fingerprintBlock(fingerprint: string): Promise<{ pr: number; closedAt: string; by?: string } | null> {
+    const raw = await this.redis.get(this.#key("blocked", fingerprint));
+    if (!raw) return null;
+    try {
+      const v = JSON.parse(raw) as { pr?: unknown; closedAt?: unknown; by?: unknown };
+      if (typeof v.pr !== "number" || typeof v.closedAt !== "string") return null;
+      return { pr: v.pr, closedAt: v.closedAt, ...(typeof v.by === "string" ? { by: v.by } : {}) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A person asked again: automatic jobs for the fingerprint may start again. */
+  async clearFingerprintBlock(fingerprint: string): Promise<boolean> {
+    return (await this.redis.del(this.#key("blocked", fingerprint))) > 0;
+  }
+
+  /** True the first time for `name` within `ttlSeconds`: one notice per situation, not one per CI run. */
+  async firstTime(name: string, ttlSeconds: number): Promise<boolean> {
+    const ok = await this.redis.set(this.#key("once", name), "1", "EX", ttlSeconds, "NX");
+    return ok === "OK";
   }
 
   /** A short lock so two concurrent deliveries do not both create a tracking issue. */

@@ -7,6 +7,7 @@ import type { FixRequest } from "../../contracts/fix-request.js";
 import { triageText } from "../../logs/index.js";
 import { acceptJob } from "../accept.js";
 import type { DecisionRecord, TriggerDeps } from "../deps.js";
+import { gateAutomaticJob, recordAutomaticStart, recordRunDecisions } from "../loop-breakers.js";
 import { loadRepoConfig } from "../repo-config.js";
 import {
   currentStreaks,
@@ -260,6 +261,14 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
     if (parsed.success) history.push(parsed.data);
   }
   history.push(record);
+  await recordRunDecisions(
+    deps,
+    repository.full_name,
+    run.path.split("@")[0]!,
+    record,
+    currentStreaks(history, record),
+    config.failure_threshold,
+  );
 
   const streaks = currentStreaks(history, record).filter((s) => s.count >= config.failure_threshold);
   if (streaks.length === 0) {
@@ -301,6 +310,18 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
       labels: failed.labels,
       threshold: config.failure_threshold,
     });
+    const held = await gateAutomaticJob(octokit, deps, {
+      repo,
+      config,
+      streak,
+      failed,
+      trackingIssue: issueNumber,
+      workflowPath: run.path.split("@")[0]!,
+    });
+    if (held) {
+      decisions.push(held);
+      continue;
+    }
     const job: FixJob = {
       version: FIX_JOB_VERSION,
       source: "ci",
@@ -346,6 +367,17 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
     };
     const result = await acceptJob(octokit, deps, job);
     await deps.store.markStreakHandled(streak.fingerprint, streak.startRunId);
+    await recordAutomaticStart(
+      deps,
+      {
+        repoFullName: repository.full_name,
+        workflowPath: run.path.split("@")[0]!,
+        jobName: streak.jobName,
+        fingerprint: streak.fingerprint,
+        trackingIssue: issueNumber,
+      },
+      { ...result, pool: job.pool },
+    );
     decisions.push(
       result.status === "enqueued"
         ? {

@@ -18,6 +18,8 @@ export const jobResultSchema = z.object({
   signature: z.string().optional(),
   errorClass: z.string().optional(),
   url: z.string().optional(),
+  /** The failing test the job's annotations name first, when they name one (people's-work search). */
+  testId: z.string().optional(),
 });
 export type JobResult = z.infer<typeof jobResultSchema>;
 
