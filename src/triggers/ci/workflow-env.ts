@@ -81,7 +81,12 @@ function findStep(steps: unknown[], stepName: string): Obj | null {
     if (typeof s.name === "string" && s.name === stepName) return s;
     if (s.name === undefined && typeof s.run === "string") {
       const first = s.run.trim().split("\n")[0]!.trim();
-      if (`Run ${first}` === stepName || stepName.startsWith(`Run ${first}`)) return s;
+      // GitHub names it after the first line with its expressions evaluated.
+      const pattern = first
+        .split(/\$\{\{.*?\}\}/)
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*");
+      if (new RegExp(`^Run ${pattern}`).test(stepName)) return s;
     }
   }
   return null;
