@@ -59,6 +59,26 @@ const envSchema = z.object({
   AUTOFIX_MODEL: z.string().min(1).default(DEFAULT_MODEL),
   /** Mirror cache, workspaces and the credential helper on a worker host. */
   AUTOFIX_WORK_DIR: z.string().min(1).default(".autofix"),
+  /**
+   * Worker: build caches (a ccache folder per installation, repository and build
+   * configuration, bound read-write into the job's sandbox); unset means
+   * $AUTOFIX_WORK_DIR/caches, `off` keeps none.
+   */
+  AUTOFIX_CACHE_DIR: unsetWhenEmpty(z.string().optional()),
+  /** Worker: the size cap of each compiler cache (ccache's max_size: 20G, 500M). */
+  AUTOFIX_CACHE_MAX_SIZE: unsetWhenEmpty(
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?[KMGT]i?$/, "must be a size such as 20G or 500M")
+      .default("20G"),
+  ),
+  /** Worker: check submodules out (recursively) and fetch Git LFS content (default on). */
+  AUTOFIX_SUBMODULES: unsetWhenEmpty(
+    z
+      .enum(["on", "off", "true", "false", "1", "0"])
+      .default("on")
+      .transform((v) => v === "on" || v === "true" || v === "1"),
+  ),
   /** Worker: where the card device nodes are. */
   AUTOFIX_DEVICE_DIR: z.string().default("/dev/tenstorrent"),
   /** Worker: where job reports are written; unset means $AUTOFIX_WORK_DIR/reports. */

@@ -278,11 +278,14 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     );
     const spec = {
       workspace: a.ws.dir,
-      env: cardEnv(a.cards),
+      // The build cache's variables (CCACHE_DIR ...) below the job's own.
+      env: { ...a.ws.cache?.env, ...cardEnv(a.cards) },
       cards: a.cards,
       jobId: `${a.jobId}-${a.attempt}`,
-      // The job's repository borrows the mirror's objects: readable, never writable.
-      readOnlyPaths: [join(a.ws.mirror, "objects")],
+      // The job's repositories borrow the mirrors' objects (submodules too): readable, never writable.
+      readOnlyPaths: a.ws.objectStores ?? [join(a.ws.mirror, "objects")],
+      // The repository's compiler cache, read-write (src/worker/workspace.ts, openBuildCache).
+      ...(a.ws.cache ? { cacheMounts: a.ws.cache.mounts } : {}),
       pool: plan.pool,
       repository: `${a.fix.repository.owner}/${a.fix.repository.name}`,
       // The CI job's container (or autofix.yml's environment): the backend checks the image.
@@ -291,8 +294,16 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
     a.executor = await deps.executors(spec);
     // Each gate check gets the same sandbox around its own fresh checkout (the agent disposes of it).
     let gates = 0;
+    // The gates get no build cache: entries the model may have written there must not stand in
+    // for the compile of the commit a gate proves.
     const gateExecutor = (dir: string) =>
-      deps.executors({ ...spec, workspace: dir, jobId: `${spec.jobId}-gate${++gates}` });
+      deps.executors({
+        ...spec,
+        env: cardEnv(a.cards ?? []),
+        cacheMounts: [],
+        workspace: dir,
+        jobId: `${spec.jobId}-gate${++gates}`,
+      });
     return { outcome: await runPipeline(a, a.executor, a.cards, a.ws.mirror, gateExecutor) };
   }
 
@@ -305,9 +316,21 @@ export function createJobProcessor(plan: PoolPlan, deps: LifecycleDeps) {
       id: `${a.jobId}-${a.attempt}`,
       token: await a.gh.token(),
       signal: a.signal,
+      // Build caches are kept per installation, repository and pool.
+      installationId: fix.repository.installationId,
+      buildConfig: plan.pool,
     });
     a.status.update({
-      steps: startStep(a.status.view.steps ?? [], 0, `workspace at ${fix.target.headSha.slice(0, 7)}`),
+      steps: startStep(
+        a.status.view.steps ?? [],
+        0,
+        [
+          `workspace at ${fix.target.headSha.slice(0, 7)}`,
+          ...(ws.submodules?.length ? [`${ws.submodules.length} submodules`] : []),
+          ...(ws.lfsFiles ? [`${ws.lfsFiles} LFS files`] : []),
+          ...(ws.cache ? [ws.cache.reused] : []),
+        ].join(", "),
+      ),
     });
     return ws;
   }

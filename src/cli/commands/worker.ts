@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { formatProblems, readSettings, redisEndpoint, type Settings } from "../../config/env.js";
 import { createJobRunner } from "../../pipeline/job-runner.js";
 import { checkRedis, displayRedisUrl } from "../../queue/redis.js";
@@ -151,6 +151,23 @@ export function createWorkerCommand(
         workspaces: new WorkspaceManager({
           workDir: resolve(io.cwd, settings.AUTOFIX_WORK_DIR),
           remote: settings.githubWebUrl,
+          submodules: settings.AUTOFIX_SUBMODULES,
+          lfs: settings.AUTOFIX_SUBMODULES,
+          ...(settings.AUTOFIX_CACHE_DIR === "off"
+            ? {}
+            : {
+                buildCache: {
+                  root: resolve(
+                    io.cwd,
+                    settings.AUTOFIX_CACHE_DIR ?? join(settings.AUTOFIX_WORK_DIR, "caches"),
+                  ),
+                  maxSize: settings.AUTOFIX_CACHE_MAX_SIZE,
+                  // As root, the sandbox's uid must write the cache it binds.
+                  ...(process.getuid?.() === 0
+                    ? { owner: { uid: settings.AUTOFIX_SANDBOX_UID, gid: settings.AUTOFIX_SANDBOX_GID } }
+                    : {}),
+                },
+              }),
         }),
         logger,
         host: {
