@@ -10,7 +10,7 @@ import { NO_SANDBOX_WARNING } from "../sandbox/select.js";
 import type { Logger } from "../shared/logger.js";
 import type { JobContext, JobOutcome, JobRunner } from "../worker/types.js";
 import { ChecklistTracker } from "./progress.js";
-import { runPipeline } from "./run.js";
+import { type PipelineOutput, runPipeline } from "./run.js";
 
 export interface JobRunnerOptions {
   /** Anthropic client factory (the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL). */
@@ -21,6 +21,16 @@ export interface JobRunnerOptions {
 /** A job whose commands ran without a sandbox says so in its status comment. Pure. */
 export function withSandboxWarning(kind: JobContext["executor"]["kind"], message: string): string {
   return kind === "host" ? `${message}\n\n⚠️ No sandbox: ${NO_SANDBOX_WARNING}.` : message;
+}
+
+/** The headline of a fix that passed every gate but was not published (the state is partial). */
+export const UNPUBLISHED_FIX_HEADLINE = "🟡 Partial: the fix was proven, but it could not be published";
+
+/** A run whose fix passed every gate and yet has no PR: what its comment and summary say. Pure. */
+export function provenButUnpublished(
+  out: Pick<PipelineOutput, "status" | "result" | "pullRequest" | "problem">,
+): boolean {
+  return out.status === "partial" && out.result?.status === "succeeded" && !out.pullRequest && !!out.problem;
 }
 
 /** Phase wall times and gate checks of a run, for the shared job metrics. */
@@ -96,6 +106,7 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       throw new Error(out.result.reason);
     }
     const state = out.status;
+    const unpublished = provenButUnpublished(out);
     tracker.finish(
       state === "succeeded",
       out.pullRequest
@@ -112,8 +123,15 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
         ctx.executor.kind,
         out.pullRequest
           ? `Draft PR ${out.pullRequest.url} ${out.pullRequest.created ? "opened" : "updated"}: the reproduction failed on the base commit and passes with the fix.`
-          : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
+          : unpublished
+            ? `The fix passed every gate, but ${out.problem!.replace(/^the fix was proven but /, "it ")}.${
+                out.pushed
+                  ? ` The proven commit ${out.pushed.sha.slice(0, 12)} is on branch \`${out.pushed.branch}\`: open a PR from it, or comment \`/autofix retry\`.`
+                  : " Nothing was pushed; comment `/autofix retry` to publish it again."
+              }`
+            : (out.problem ?? out.result?.reason ?? "The run ended without a fix."),
       ),
+      ...(unpublished ? { headline: UNPUBLISHED_FIX_HEADLINE } : {}),
       steps: tracker.steps,
       spend,
       details: {

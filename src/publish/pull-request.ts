@@ -36,28 +36,52 @@ export async function upsertDraftPr(octokit: ProbotOctokit, input: DraftPrInput)
   const title = redact(input.title).slice(0, 250);
   const body = clampBody(redact(input.body));
   const request = input.signal ? { request: { signal: input.signal } } : {};
-  const open = await octokit.rest.pulls.list({
-    owner,
-    repo,
-    head: `${owner}:${input.head}`,
-    state: "open",
-    per_page: 10,
-    ...request,
-  });
-  const existing = open.data.find((p) => p.head.ref === input.head);
+  const findOpen = async () => {
+    const open = await octokit.rest.pulls.list({
+      owner,
+      repo,
+      head: `${owner}:${input.head}`,
+      state: "open",
+      per_page: 10,
+      ...request,
+    });
+    return open.data.find((p) => p.head.ref === input.head) ?? null;
+  };
+  const existing = await findOpen();
   if (existing) {
     await octokit.rest.pulls.update({ owner, repo, pull_number: existing.number, title, body, ...request });
     return { number: existing.number, url: existing.html_url, created: false };
   }
-  const { data } = await octokit.rest.pulls.create({
-    owner,
-    repo,
-    head: input.head,
-    base: input.base,
-    title,
-    body,
-    draft: true,
-    ...request,
-  });
-  return { number: data.number, url: data.html_url, created: true };
+  try {
+    const { data } = await octokit.rest.pulls.create({
+      owner,
+      repo,
+      head: input.head,
+      base: input.base,
+      title,
+      body,
+      draft: true,
+      ...request,
+    });
+    return { number: data.number, url: data.html_url, created: true };
+  } catch (err) {
+    // A 502 or a dropped connection may come after GitHub created the PR (and a retried
+    // create then answers 422 "already exists"): before saying it failed, look it up by its
+    // head branch. Only an abort (the publish budget, a cancel) skips the look-up.
+    if (input.signal?.aborted) throw err;
+    const made = await findOpen().catch(() => null);
+    if (made) return { number: made.number, url: made.html_url, created: true };
+    throw new Error(`creating the draft PR failed: ${prFailure(err)}`);
+  }
+}
+
+/** An Octokit error as a short, redacted reason ("HTTP 502: Bad Gateway"). Pure. */
+export function prFailure(err: unknown): string {
+  const e = err as { status?: number; message?: string };
+  const message = redact(String(e?.message ?? err))
+    .split("\n")[0]!
+    .slice(0, 300);
+  return typeof e?.status === "number" && !message.includes(String(e.status))
+    ? `HTTP ${e.status}: ${message}`
+    : message;
 }

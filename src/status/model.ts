@@ -38,6 +38,8 @@ export interface StatusView {
   links?: { pullRequest?: string; report?: string; logs?: string; job?: string };
   /** A collapsed block appended at the end (the report summary). */
   details?: { summary: string; body: string };
+  /** Replaces the state's headline (HEADLINE in render.ts) when it would mislead; final states only. */
+  headline?: string;
   updatedAt: Date;
 }
 

@@ -49,7 +49,11 @@ export function formatDuration(ms: number): string {
 
 /** Render the status comment. Pure: same view, same text. Everything passes the redactor. */
 export function renderStatus(view: StatusView): string {
-  const lines: string[] = [statusMarker(view.target), `### Autofix · ${HEADLINE[view.state]}`, ""];
+  const lines: string[] = [
+    statusMarker(view.target),
+    `### Autofix · ${view.headline && view.state !== "queued" && view.state !== "running" ? redact(view.headline) : HEADLINE[view.state]}`,
+    "",
+  ];
   const facts: string[] = [`pool \`${view.pool}\``];
   if (view.requestedBy) facts.push(`requested by @${view.requestedBy}`);
   facts.push(view.trigger);

@@ -183,6 +183,7 @@ export function finalPatch(end: JobEnd, view: StatusView, ran: EndInput["ran"]):
       ...(outcome.spend ? { spend: outcome.spend } : {}),
       ...(outcome.links ? { links: { ...view.links, ...outcome.links } } : {}),
       ...(outcome.details ? { details: outcome.details } : {}),
+      ...(outcome.headline ? { headline: outcome.headline } : {}),
     };
   }
   return { state: end.state, message: end.message, steps: settleSteps(view.steps ?? [], end.settle) };

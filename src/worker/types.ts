@@ -33,6 +33,8 @@ export interface JobOutcome {
   spend?: Spend;
   /** A collapsed block at the end of the comment (report summary). */
   details?: { summary: string; body: string };
+  /** The comment's headline when the state's own would mislead (a proven fix not published). */
+  headline?: string;
   /** Numbers for /metrics: wall time per phase that ran, and the harness's gate checks. */
   metrics?: { phases: Array<{ name: string; ms: number }>; gates: { passed: number; total: number } };
 }

@@ -62,6 +62,11 @@ export interface FakeFault {
   stall?: boolean;
   /** Answer late: hold the request this many milliseconds, then answer as usual (or `status`). */
   delayMs?: number;
+  /**
+   * With `status`: the route runs first (a PR is created, a comment posted) and only its answer
+   * is replaced, as when a proxy answers 502 for a request GitHub carried out.
+   */
+  after?: boolean;
 }
 
 /** One request the fake received, in arrival order. */
@@ -169,7 +174,14 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   let stalledNow = 0;
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
+    let answerInstead: FakeFault | undefined;
     const send = (status: number, data: unknown) => {
+      if (answerInstead?.status) {
+        res.writeHead(answerInstead.status, { "content-type": "application/json", ...answerInstead.headers });
+        return res.end(
+          JSON.stringify({ message: `fake GitHub fault after the request: ${answerInstead.status}` }),
+        );
+      }
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(data));
     };
@@ -196,7 +208,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         entry.fault = "delay";
         await new Promise((r) => setTimeout(r, fault.delayMs));
       }
-      if (fault.status) {
+      if (fault.status && fault.after) {
+        entry.fault = "status";
+        answerInstead = fault;
+      } else if (fault.status) {
         entry.fault = "status";
         res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
         return res.end(JSON.stringify({ message: `fake GitHub fault: ${fault.status}` }));
@@ -339,6 +354,14 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       }
       if (rest === "/pulls" && req.method === "POST") {
         const b = await body(req);
+        // As GitHub: one open PR per head branch; a second create (a retry) is refused.
+        if (pulls.some((x) => x.head === String(b.head)))
+          return send(422, {
+            message: "Validation Failed",
+            errors: [
+              { message: `A pull request already exists for ${key.split("/")[0]}:${String(b.head)}.` },
+            ],
+          });
         const p: FakePull = {
           number: nextNumber++,
           head: String(b.head),

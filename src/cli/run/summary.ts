@@ -1,4 +1,5 @@
 import { OUTCOME_LABEL } from "../../contracts/outcome.js";
+import { provenButUnpublished } from "../../pipeline/job-runner.js";
 import type { PipelineOutput } from "../../pipeline/run.js";
 import { localReproCommand, proveCommand } from "../../publish/report.js";
 import { OUTCOME_EXIT } from "../command.js";
@@ -23,7 +24,13 @@ export function summaryLines(out: PipelineOutput, branch: string, dryRun: boolea
   const r = out.result;
   say("");
   say(
-    `Status: ${OUTCOME_LABEL[out.status]} (exit ${runExitCode(out)})${r && out.status !== "succeeded" ? `: ${r.reason}` : ""}`,
+    `Status: ${OUTCOME_LABEL[out.status]} (exit ${runExitCode(out)})${
+      provenButUnpublished(out)
+        ? ": the fix was proven, but it could not be published"
+        : r && out.status !== "succeeded"
+          ? `: ${r.reason}`
+          : ""
+    }`,
   );
   if (r?.git.fixCommitSha)
     say(
