@@ -10,8 +10,8 @@ import type { ExecutorFactory } from "../sandbox/executor.js";
 import { hostExecutorFactory } from "../sandbox/host.js";
 import type { Logger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
-import { githubStatusSinks } from "../status/github.js";
 import { initialView } from "../status/job-view.js";
+import { drainerOctokits, Outbox, OutboxDrainer, outboxStatusSinks } from "../status/outbox/index.js";
 import { type StatusSinkFactory, statusTargetOf } from "../status/sink.js";
 import type { PoolPlan } from "./hardware.js";
 import { CardAllocator, checkHealth, chooseResetCommand, killDeviceHolders, resetCards } from "./hygiene.js";
@@ -45,8 +45,13 @@ export interface StartWorkerOptions {
   /** The job's command executor (default: the host backend). */
   executors?: ExecutorFactory;
   github: GitHubFactory;
-  /** Where job status views go (default: each target's status comment, through `github`). */
+  /**
+   * Where job status views go (default: the durable outbox in Redis, whose drainer writes each
+   * target's one status comment through `github`).
+   */
   statusSinks?: StatusSinkFactory;
+  /** Run an outbox drainer in this process (default true): it delivers every process's GitHub writes. */
+  drainOutbox?: boolean;
   workspaces: WorkspaceManagerLike;
   logger: Logger;
   host: HostOptions;
@@ -169,9 +174,19 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     recheck.set(plan.pool, timer);
   };
   const hooks = createHostHooks(opts.host, log, pause);
-  const statusSinks =
-    opts.statusSinks ??
-    githubStatusSinks(async (installationId) => (await opts.github(installationId)).octokit);
+  // Status views go to the outbox (durable once write() resolves: the worker's connection
+  // waits for Redis rather than fail) and a drainer, here and in the web process, writes them.
+  const outbox = new Outbox({ redis: client, prefix: opts.prefix });
+  const statusSinks = opts.statusSinks ?? outboxStatusSinks(outbox);
+  const drainer =
+    opts.drainOutbox === false
+      ? null
+      : new OutboxDrainer({
+          outbox,
+          octokitFor: drainerOctokits(opts.github),
+          log: log.child({ name: "outbox" }),
+        });
+  drainer?.start();
 
   for (const plan of opts.plans) {
     const processor = createJobProcessor(plan, {
@@ -278,6 +293,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
         } finally {
           clearTimeout(timer);
           await heartbeat?.stop().catch(() => {});
+          // The writes in flight finish; what is left is delivered by the web process's drainer.
+          await drainer?.stop().catch(() => {});
           await cancel.close();
           await queues.close();
           subscriber.disconnect();

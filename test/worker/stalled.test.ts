@@ -219,6 +219,8 @@ describe("a worker killed mid-job", () => {
     expect(runs).toHaveLength(1);
     expect(existsSync(crashed.files.STARTED_FILE)).toBe(false);
 
+    // The final view is in the outbox when the job completes; its drainer delivers it.
+    expect(await until(() => finals([...bed.gh.comments.values()][0]?.edits ?? []).length > 0)).toBe(true);
     const comments = [...bed.gh.comments.values()];
     expect(comments).toHaveLength(1);
     const done = finals(comments[0]!.edits);

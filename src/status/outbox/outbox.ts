@@ -210,17 +210,34 @@ function reviveView(raw: unknown): StatusView | null {
   return { ...v, updatedAt: at };
 }
 
+/**
+ * In-process listeners per prefix: every Outbox of this process over the same prefix shares
+ * them, so a drainer wakes and the sweeper learns of a write whichever instance took it.
+ */
+const WAKE = new Map<string, Set<() => void>>();
+const STATUS_LISTENERS = new Map<string, Set<StatusListener>>();
+function listeners<T>(map: Map<string, Set<T>>, prefix: string): Set<T> {
+  let set = map.get(prefix);
+  if (!set) {
+    set = new Set();
+    map.set(prefix, set);
+  }
+  return set;
+}
+
 export class Outbox {
   readonly redis: Redis;
   readonly prefix: string;
   readonly #now: () => number;
-  #wake = new Set<() => void>();
-  #statusListeners = new Set<StatusListener>();
+  readonly #wake: Set<() => void>;
+  readonly #statusListeners: Set<StatusListener>;
 
   constructor(opts: { redis: Redis; prefix: string; now?: () => number }) {
     this.redis = opts.redis;
     this.prefix = opts.prefix;
     this.#now = opts.now ?? Date.now;
+    this.#wake = listeners(WAKE, opts.prefix);
+    this.#statusListeners = listeners(STATUS_LISTENERS, opts.prefix);
   }
 
   /** A key of the outbox. */
