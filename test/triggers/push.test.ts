@@ -273,7 +273,11 @@ describe("pushIntent", () => {
   it("needs the head commit to be the pushed tip", () => {
     const p = pushPayload();
     p.head_commit.id = "f".repeat(40);
-    expect(pushIntent(p)).toEqual({ kind: "ignore", why: "head commit is not the pushed tip" });
-    expect(pushIntent(pushPayload())).toMatchObject({ kind: "candidate", branch: "ask-autofix", sha: SHA });
+    expect(pushIntent(p as never)).toEqual({ kind: "ignore", why: "head commit is not the pushed tip" });
+    expect(pushIntent(pushPayload() as never)).toMatchObject({
+      kind: "candidate",
+      branch: "ask-autofix",
+      sha: SHA,
+    });
   });
 });
