@@ -6,7 +6,12 @@ import type { Registration } from "./app.js";
 
 /** The webhook handlers, built from the shared web dependencies. */
 export function triggersRegistration(listeners: DecisionListener[] = []): Registration {
-  return (app, web) => registerTriggers(app, createTriggerDeps(web.settings, web.queues, web.log), listeners);
+  return (app, web) =>
+    registerTriggers(
+      app,
+      createTriggerDeps(web.settings, web.queues, web.log, undefined, web.outbox),
+      listeners,
+    );
 }
 
 /** The operations endpoints (see createOpsHandler in src/ops/http.ts) as one HTTP handler. */
