@@ -8,6 +8,7 @@ import { OUTCOME_LABEL } from "../contracts/outcome.js";
 import { branchNameFor } from "../publish/push.js";
 import { NO_SANDBOX_WARNING } from "../sandbox/select.js";
 import type { Logger } from "../shared/logger.js";
+import { unpackJobArtifact } from "../worker/artifacts.js";
 import type { JobContext, JobOutcome, JobRunner } from "../worker/types.js";
 import { ChecklistTracker } from "./progress.js";
 import { type PipelineOutput, runPipeline } from "./run.js";
@@ -60,6 +61,23 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
     let spend = { tokens: 0, costUsd: 0 };
     const push = () => ctx.onProgress({ steps: tracker.steps, message: tracker.message, spend });
     push();
+    // Build artifacts first: the CI run's build unpacked into the workspace, so the build is incremental.
+    const artifact = await unpackJobArtifact({
+      job,
+      config: ctx.config ?? null,
+      workspace: ctx.executor.workspace,
+      apiBase: settings.githubApiUrl,
+      token: () => ctx.git.token(),
+      maxBytes: settings.AUTOFIX_ARTIFACT_MAX_BYTES,
+      signal: ctx.signal,
+      ...(process.getuid?.() === 0 && ctx.executor.kind !== "host"
+        ? { owner: { uid: settings.AUTOFIX_SANDBOX_UID, gid: settings.AUTOFIX_SANDBOX_GID } }
+        : {}),
+    });
+    if (artifact || ctx.executor.details?.image) {
+      const lines = [ctx.executor.details?.image && `image: ${ctx.executor.details.image}`, artifact?.status];
+      ctx.onProgress({ steps: tracker.steps, message: lines.filter(Boolean).join("\n"), spend });
+    }
     const out = await runPipeline({
       runId: `${ctx.jobId} (attempt ${ctx.attempt}/${ctx.maxAttempts})`,
       origin: `${job.source} trigger on ${jobTargetKey(job)}`,
@@ -98,7 +116,12 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
         tracker.publishing();
         push();
       },
-      environment: { pool: job.pool, cards: ctx.cards.join(",") || "none", host: hostname() },
+      environment: {
+        pool: job.pool,
+        cards: ctx.cards.join(",") || "none",
+        host: hostname(),
+        ...(artifact ? { build: artifact.status } : {}),
+      },
     });
     // Stopped at a phase boundary because the worker is shutting down: the job goes back to
     // the queue (the lifecycle's shutdown row) instead of ending cancelled.
