@@ -15,6 +15,7 @@ import {
   openArtifactZip,
 } from "../logs/github.js";
 import type { RepoRef } from "../logs/url.js";
+import { prepareWorkspaceOwnership } from "../sandbox/common.js";
 
 /**
  * Build artifacts first: a CI run's uploaded build (tt-metal's `ttm_any.tar.zst` inside the
@@ -551,5 +552,69 @@ export async function downloadAndUnpack(
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Before the build: the job's configured CI artifact unpacked into its workspace (the build
+ * that follows is then incremental). Never throws: no artifact, or one that cannot be used,
+ * means the usual build, and the returned line says why.
+ */
+export async function unpackJobArtifact(o: {
+  job: {
+    repository: { owner: string; name: string };
+    target: { headSha: string };
+    ci?: { runId: number } | undefined;
+  };
+  config: { artifacts: { build: readonly ArtifactRule[]; from_successful_runs: boolean } } | null;
+  workspace: string;
+  apiBase: string;
+  /** Asked for only when the repository configures artifacts. */
+  token: () => Promise<string>;
+  maxBytes?: number;
+  signal?: AbortSignal;
+  fetch?: LogsAccess["fetch"];
+  /** Give what was unpacked to the sandbox's uid and gid (a root service with a sandbox). */
+  owner?: { uid: number; gid: number };
+}): Promise<{ status: string; unpacked: boolean } | null> {
+  const rules = o.config?.artifacts.build ?? [];
+  if (rules.length === 0) return null;
+  const ref = {
+    host: new URL(o.apiBase).host,
+    apiBase: o.apiBase,
+    owner: o.job.repository.owner,
+    repo: o.job.repository.name,
+  };
+  try {
+    const access: LogsAccess = {
+      token: await o.token(),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    };
+    const found = await findBuildArtifact(
+      ref,
+      {
+        ...(o.job.ci ? { runId: o.job.ci.runId } : {}),
+        sha: o.job.target.headSha,
+        rules,
+        fromSuccessfulRuns: o.config?.artifacts.from_successful_runs ?? true,
+      },
+      access,
+    );
+    if (!found)
+      return {
+        status: `build: no artifact at ${o.job.target.headSha.slice(0, 12)} matches; building`,
+        unpacked: false,
+      };
+    const r = await downloadAndUnpack(ref, found, o.workspace, access, {
+      ...(o.maxBytes ? { maxBytes: o.maxBytes } : {}),
+    });
+    if (o.owner) await prepareWorkspaceOwnership(o.workspace, o.owner.uid, o.owner.gid);
+    return { status: r.status, unpacked: true };
+  } catch (err) {
+    return {
+      status: `build: the artifact was not used (${(err as Error).message.slice(0, 300)}); building`,
+      unpacked: false,
+    };
   }
 }

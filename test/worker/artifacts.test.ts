@@ -4,12 +4,13 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseRepoConfig } from "../../src/config/repo-config.js";
+import { DEFAULT_REPO_CONFIG, parseRepoConfig } from "../../src/config/repo-config.js";
 import {
   ArtifactError,
   downloadAndUnpack,
   findBuildArtifact,
   unpackArtifact,
+  unpackJobArtifact,
 } from "../../src/worker/artifacts.js";
 
 /** A tar stream from entries, written by hand so hostile names and types are possible. */
@@ -196,6 +197,7 @@ describe("an artifact from the Actions API", () => {
   let server: Server;
   let base: string;
   let zip: Buffer;
+  let hostileZip: Buffer;
   const seen: Array<{ url: string; auth: string | undefined }> = [];
   beforeAll(async () => {
     const { d } = await fresh();
@@ -203,6 +205,16 @@ describe("an artifact from the Actions API", () => {
     zstd(path.join(d, "ttm_any.tar"));
     zipOf(d, path.join(d, "a.zip"), ["ttm_any.tar.zst"]);
     zip = await readFile(path.join(d, "a.zip"));
+    await mkdir(path.join(d, "h"));
+    await writeFile(
+      path.join(d, "h/ttm_any.tar"),
+      tarOf([
+        { name: "build/ok", body: "x" },
+        { name: "../../etc/cron.d/x", body: "evil" },
+      ]),
+    );
+    zipOf(path.join(d, "h"), path.join(d, "h.zip"), ["ttm_any.tar"]);
+    hostileZip = await readFile(path.join(d, "h.zip"));
     server = createServer((req, res) => {
       seen.push({ url: req.url ?? "", auth: req.headers.authorization });
       const u = req.url ?? "";
@@ -210,6 +222,15 @@ describe("an artifact from the Actions API", () => {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify(body));
       };
+      if (u.startsWith("/repos/o/r/actions/runs/200/artifacts"))
+        return json({
+          total_count: 1,
+          artifacts: [{ id: 9, name: `TTMetal_build_any_x_${sha}_200`, size_in_bytes: 100, expired: false }],
+        });
+      if (u === "/repos/o/r/actions/artifacts/9/zip") {
+        res.writeHead(200, { "content-type": "application/zip" });
+        return res.end(hostileZip);
+      }
       if (u.startsWith("/repos/o/r/actions/runs/100/artifacts"))
         return json({
           total_count: 1,
@@ -295,5 +316,68 @@ describe("an artifact from the Actions API", () => {
       { token: "ghs_x" },
     );
     expect(found).toBeNull();
+  });
+
+  it("the worker's step: the job's configured artifact unpacked into its workspace, given to the sandbox's uid, and the status line", async () => {
+    const { ws } = await fresh();
+    const cfg = parseRepoConfig(`artifacts:\n  build:\n    - name: "TTMetal_build_any_*_{sha}_*"\n`);
+    if (!cfg.ok) throw new Error("bad config");
+    let asked = 0;
+    const job = { repository: { owner: "o", name: "r" }, target: { headSha: sha }, ci: { runId: 100 } };
+    const r = await unpackJobArtifact({
+      job,
+      config: cfg.config,
+      workspace: ws,
+      apiBase: base,
+      token: async () => {
+        asked++;
+        return "ghs_worker_token_abcdefghijklmnop";
+      },
+      ...(process.getuid?.() === 0 ? { owner: { uid: 65534, gid: 65534 } } : {}),
+    });
+    expect(r).toEqual({
+      status: expect.stringMatching(/^build: artifact TTMetal_build_any_.* from run 99 \(unpacked \d+ B\)$/),
+      unpacked: true,
+    });
+    expect(await readFile(path.join(ws, "build/lib/libtt_metal.so.1"), "utf8")).toBe("ELF-ish");
+    if (process.getuid?.() === 0)
+      expect((await stat(path.join(ws, "build/lib/libtt_metal.so.1"))).uid).toBe(65534);
+    expect(asked).toBe(1);
+    // No artifacts configured: nothing asked of GitHub, the usual build.
+    expect(
+      await unpackJobArtifact({
+        job,
+        config: DEFAULT_REPO_CONFIG,
+        workspace: ws,
+        apiBase: base,
+        token: async () => {
+          asked++;
+          return "x";
+        },
+      }),
+    ).toBeNull();
+    expect(asked).toBe(1);
+  });
+
+  it("a hostile artifact is not used: the status says so, the job builds, nothing was written", async () => {
+    const { ws } = await fresh();
+    const cfg = parseRepoConfig(
+      `artifacts:\n  build:\n    - name: "TTMetal_build_any_*_{sha}_*"\n  from_successful_runs: false\n`,
+    );
+    if (!cfg.ok) throw new Error("bad config");
+    const r = await unpackJobArtifact({
+      job: { repository: { owner: "o", name: "r" }, target: { headSha: sha }, ci: { runId: 200 } },
+      config: cfg.config,
+      workspace: ws,
+      apiBase: base,
+      token: async () => "ghs_worker_token_abcdefghijklmnop",
+    });
+    expect(r).toEqual({
+      status: expect.stringMatching(
+        /^build: the artifact was not used \(.*leaves the destination.*\); building$/,
+      ),
+      unpacked: false,
+    });
+    expect(await listAll(ws)).toEqual([]);
   });
 });
