@@ -208,6 +208,6 @@ export function invalidText(path: string, sha: string, problems: string[], notes
     ...lines,
     fence,
     "",
-    "Fix the file (check it locally with `autofix validate " + path + "`) and push again.",
+    `Fix the file (check it locally with \`autofix validate ${path.replace(/`/g, "")}\`) and push again.`,
   ].join("\n");
 }

@@ -1,4 +1,5 @@
 import type { CliCommand } from "../command.js";
+import { actionCommand } from "./action.js";
 import { analyzeCommand } from "./analyze.js";
 import { configCheckCommand } from "./config-check.js";
 import { doctorCommand } from "./doctor.js";
@@ -20,4 +21,5 @@ export const commands: CliCommand[] = [
   runLocalCommand,
   proveCommand,
   analyzeCommand,
+  actionCommand,
 ];

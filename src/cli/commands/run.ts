@@ -19,7 +19,14 @@ import {
   wantsHelp,
 } from "../command.js";
 import { branchSlug, type LocalRepo, openLocalRepo } from "../run/local-repo.js";
-import { parseRunArgs, preflight, preflightWorkspace, type RunPlan, USAGE } from "../run/preflight.js";
+import {
+  applyBudgets,
+  parseRunArgs,
+  preflight,
+  preflightWorkspace,
+  type RunPlan,
+  USAGE,
+} from "../run/preflight.js";
 import { ProgressPrinter, startClock, startLines } from "../run/progress.js";
 import { runExitCode, summaryLines } from "../run/summary.js";
 
@@ -91,6 +98,12 @@ const HELP: CommandSpec = {
       value: "MODE",
       help: "where the model's commands run: auto, bwrap, container or none (default AUTOFIX_SANDBOX, else auto)",
     },
+    budget: {
+      type: "string",
+      value: "KEY=NUMBER",
+      multiple: true,
+      help: "override a budget of .github/autofix.yml for this run (reproduce_minutes, fix_minutes, build_minutes, max_turns, max_tokens, max_cost_usd, ...)",
+    },
   },
   notes: [
     "info.json defaults to ./info.json; check it first with `autofix validate`.",
@@ -150,11 +163,18 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
           io.err(redact(notAdded));
           return EXIT.failed;
         }
-        const ws = await preflightWorkspace(plan, local.workspace);
-        if (!ws.ok) {
-          io.err(redact(ws.problem));
+        const checked = await preflightWorkspace(plan, local.workspace);
+        if (!checked.ok) {
+          io.err(redact(checked.problem));
           return EXIT.badInput;
         }
+        // --budget overrides the base commit's budgets (the Action's budget inputs).
+        const budgeted = applyBudgets(checked.config, opts.budgets);
+        if (!budgeted.ok) {
+          io.err(redact(budgeted.problem));
+          return EXIT.badInput;
+        }
+        const ws = { ...checked, config: budgeted.config };
         const branch = await local.chooseBranch(branchSlug(plan.request.prompt));
         const publish = await publishTarget(plan, local, deps);
         for (const l of startLines({

@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { fixPlan, reproducePlan } from "../../agent/gates.js";
 import { DEFAULT_MODEL } from "../../config/env.js";
-import type { RepoConfig } from "../../config/repo-config.js";
+import { type RepoConfig, repoConfigSchema } from "../../config/repo-config.js";
 import { readRunConfig } from "../../config/run-config.js";
 import type { FixRequest } from "../../contracts/fix-request.js";
 import { type InfoJsonResult, loadInfoJson } from "../../contracts/info-json.js";
@@ -40,6 +40,28 @@ export interface RunOptions {
   githubRepo: string | undefined;
   /** --sandbox; unset: AUTOFIX_SANDBOX, else auto. */
   sandbox: SandboxMode | undefined;
+  /** --budget KEY=VALUE: overrides of `.github/autofix.yml`'s budgets for this run (the action's budget inputs). */
+  budgets?: Record<string, number>;
+}
+
+/** The budget keys --budget may set (those of `budgets:` in .github/autofix.yml). */
+export const BUDGET_KEYS = Object.keys(
+  (repoConfigSchema.shape.budgets.unwrap() as unknown as { shape: Record<string, unknown> }).shape,
+);
+
+/** The config with --budget overrides applied, validated like the file's budgets. Pure. */
+export function applyBudgets(
+  config: RepoConfig,
+  budgets: Record<string, number> | undefined,
+): { ok: true; config: RepoConfig } | { ok: false; problem: string } {
+  if (!budgets || Object.keys(budgets).length === 0) return { ok: true, config };
+  const r = repoConfigSchema.shape.budgets.safeParse({ ...config.budgets, ...budgets });
+  if (!r.success)
+    return {
+      ok: false,
+      problem: `--budget: ${r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`,
+    };
+  return { ok: true, config: { ...config, budgets: r.data } };
 }
 
 /** The options from the command's arguments, or the parser's complaint. */
@@ -57,8 +79,18 @@ export function parseRunArgs(
         base: { type: "string" },
         "github-repo": { type: "string" },
         sandbox: { type: "string" },
+        budget: { type: "string", multiple: true },
       },
     });
+    const budgets: Record<string, number> = {};
+    for (const b of values.budget ?? []) {
+      const m = /^([a-z_]+)=([0-9]+(?:\.[0-9]+)?)$/.exec(b);
+      if (!m || !BUDGET_KEYS.includes(m[1]!))
+        throw new Error(
+          `--budget takes KEY=NUMBER with KEY one of ${BUDGET_KEYS.join(", ")}; got ${JSON.stringify(b)}`,
+        );
+      budgets[m[1]!] = Number(m[2]);
+    }
     const sandbox = values.sandbox;
     if (sandbox !== undefined && !SANDBOX_MODES.includes(sandbox as SandboxMode))
       throw new Error(`--sandbox must be one of ${SANDBOX_MODES.join(", ")}; got ${JSON.stringify(sandbox)}`);
@@ -73,6 +105,7 @@ export function parseRunArgs(
         base: values.base,
         githubRepo: values["github-repo"],
         sandbox: sandbox as SandboxMode | undefined,
+        ...(Object.keys(budgets).length ? { budgets } : {}),
       },
     };
   } catch (err) {
