@@ -30,7 +30,7 @@ export interface PeopleQuery {
 /** The search query: `repo:o/r is:open "a" OR "b"`, quotes removed from the phrases. Pure. */
 export function peopleSearchQuery(q: Pick<PeopleQuery, "owner" | "repo" | "terms">): string | null {
   const phrases = [
-    ...new Set(q.terms.map((t) => t.replace(/["\\\r\n]/g, " ").trim()).filter((t) => t.length >= 3)),
+    ...new Set(q.terms.map((t) => t.replace(/["\\\r\n]/g, " ").trim()).filter((t) => t.length >= 2)),
   ]
     .slice(0, 5)
     .map((t) => `"${t.slice(0, 120)}"`);

@@ -35,6 +35,8 @@ export const decisionEntrySchema = z.object({
   text: z.string().max(500),
   jobId: z.string().max(100).optional(),
   pool: z.string().max(40).optional(),
+  /** Order of recording (one counter per Redis prefix): ties of `at` keep the order things happened in. */
+  seq: z.number().int().optional(),
 });
 export type DecisionEntry = z.infer<typeof decisionEntrySchema>;
 
@@ -80,9 +82,10 @@ export class DecisionLog {
 
   async record(subject: string, entry: DecisionEntry): Promise<void> {
     const key = this.#key("why", subject);
+    const seq = await this.redis.incr([this.prefix, "web", "why-seq"].join(":"));
     await this.redis
       .multi()
-      .lpush(key, JSON.stringify(entry))
+      .lpush(key, JSON.stringify({ ...entry, seq }))
       .ltrim(key, 0, MAX_DECISIONS - 1)
       .expire(key, TTL_SECONDS)
       .exec();
@@ -110,7 +113,7 @@ export class DecisionLog {
         // a damaged entry is skipped, never shown raw
       }
     }
-    out.sort((a, b) => a.at.localeCompare(b.at));
+    out.sort((a, b) => a.at.localeCompare(b.at) || (a.seq ?? 0) - (b.seq ?? 0));
     return out.slice(-limit);
   }
 }

@@ -65,6 +65,8 @@ export function loopGitHub(opts: { config?: string; codeowners?: string } = {}) 
     prPatches: [] as Array<{ number: number; body: string }>,
     search: [] as SearchHit[],
     searches: [] as string[],
+    /** Answer the search API with this status (500: GitHub trouble). */
+    searchStatus: 200,
     checkRuns: new Map<string, Array<{ name: string; status: string; conclusion: string | null }>>(),
     permissions: new Map<string, string>(),
     dispatches: [] as Array<{ workflow: string; ref: string }>,
@@ -262,6 +264,7 @@ export function loopGitHub(opts: { config?: string; codeowners?: string } = {}) 
     .reply((uri) => {
       const q = new URL(uri, API).searchParams.get("q") ?? "";
       state.searches.push(q);
+      if (state.searchStatus !== 200) return [state.searchStatus, { message: "search is down" }];
       const hits = q.includes(`repo:${FULL}`) && q.includes("is:open") ? state.search : [];
       return [
         200,
