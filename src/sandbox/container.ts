@@ -273,6 +273,9 @@ export function createContainerExecutor(o: ContainerExecutorOptions): JobExecuto
       a.push("--mount", bindSpec(path.resolve(source), target, true));
     }
     for (const b of o.binds ?? []) a.push("--mount", bindSpec(path.resolve(b.source), b.target, b.readOnly));
+    // The repository's build cache (ExecutorSpec.cacheMounts): read-write, at the same path by default.
+    for (const m of o.cacheMounts ?? [])
+      a.push("--mount", bindSpec(path.resolve(m.source), m.target ?? path.resolve(m.source), false));
     if (o.shmSize) {
       if (!/^[1-9][0-9]*[bkmg]?$/.test(o.shmSize)) throw new SandboxError(`bad --shm-size "${o.shmSize}"`);
       a.push(`--shm-size=${o.shmSize}`);
