@@ -11,6 +11,7 @@ import { onCheckCompleted, onFixPrPushed } from "./on-check.js";
 import { onIssueComment } from "./on-comment.js";
 import { onLabeled } from "./on-label.js";
 import { onPullRequestClosed } from "./on-pr-closed.js";
+import { onPush } from "./on-push.js";
 import { bindDelivery } from "./respond.js";
 import { TriggerStore } from "./store.js";
 
@@ -98,6 +99,7 @@ export function registerTriggers(app: Probot, deps: TriggerDeps, listeners: Deci
     ["pull_request.opened", "pull_request.synchronize"],
     once(deps, "pull_request.opened", onFixPrPushed, listeners),
   );
+  app.on("push", once(deps, "push", onPush, listeners));
 }
 
 /**
