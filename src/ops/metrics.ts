@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
+import { Outbox, type OutboxDepth } from "../status/outbox/outbox.js";
 import { listWorkers, type WorkerHeartbeat } from "./heartbeat.js";
 import { type JobMetricsSnapshot, readJobMetrics } from "./job-metrics.js";
 
@@ -25,6 +26,8 @@ export interface ScrapeSnapshot {
   queues: Array<{ pool: string; counts: Record<string, number>; oldestWaitingSeconds: number }>;
   jobs: JobMetricsSnapshot;
   workers: WorkerHeartbeat[];
+  /** The outbox of GitHub writes: lanes waiting per kind, and the oldest one's age. */
+  outbox?: OutboxDepth;
 }
 
 /** The queue side of a scrape: one function per pool, so tests and main build it from JobQueues. */
@@ -51,7 +54,7 @@ export async function scrape(
   now: Date = new Date(),
 ): Promise<ScrapeSnapshot> {
   try {
-    const [queues, jobs, workers] = await Promise.all([
+    const [queues, jobs, workers, outbox] = await Promise.all([
       Promise.all(
         source.pools.map(async (pool) => {
           const [counts, oldest] = await Promise.all([source.counts(pool), source.oldestWaiting(pool)]);
@@ -64,8 +67,9 @@ export async function scrape(
       ),
       readJobMetrics(redis, prefix),
       listWorkers(redis, prefix, now),
+      new Outbox({ redis, prefix, now: () => now.getTime() }).depth(),
     ]);
-    return { redisUp: true, queues, jobs, workers };
+    return { redisUp: true, queues, jobs, workers, outbox };
   } catch (err) {
     return { redisUp: false, redisError: (err as Error).message, queues: [], jobs: EMPTY_JOBS, workers: [] };
   }
@@ -168,6 +172,16 @@ export class OpsMetrics {
   );
   #workerCards = this.gauge("autofix_worker_cards", "TT cards the worker hands out", ["host", "worker"]);
   #workerBusy = this.gauge("autofix_worker_busy", "1 when the worker is running a job", ["host", "worker"]);
+  #outboxPending = this.gauge(
+    "autofix_outbox_pending",
+    "GitHub writes waiting in the outbox, by kind (a status comment counts once however many views it got)",
+    ["kind"],
+  );
+  #outboxOldest = this.gauge(
+    "autofix_outbox_oldest_seconds",
+    "Age of the oldest GitHub write waiting in the outbox (0 when it is empty)",
+    [],
+  );
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.registry.registerMetric(this.#phases as unknown as Metric);
@@ -206,6 +220,10 @@ export class OpsMetrics {
     }
     this.#workerCards.reset();
     this.#workerBusy.reset();
+    if (snap.outbox) {
+      for (const [kind, n] of Object.entries(snap.outbox.pending)) this.#outboxPending.set({ kind }, n);
+      this.#outboxOldest.set(snap.outbox.oldestSeconds);
+    }
     for (const q of snap.queues) {
       let depth = 0;
       for (const state of QUEUE_STATES) {

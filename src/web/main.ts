@@ -5,6 +5,14 @@ import { JobQueues } from "../queue/queues.js";
 import { checkRedis, redisProductionChecks } from "../queue/redis.js";
 import { createLogger } from "../shared/logger.js";
 import { redact } from "../shared/redact.js";
+import {
+  drainerOctokits,
+  Outbox,
+  OutboxDrainer,
+  OutboxSweeper,
+  queueJobState,
+} from "../status/outbox/index.js";
+import { createAppGitHubFactory } from "../worker/github.js";
 import { createApp } from "./app.js";
 import { webRegistrations } from "./registrations.js";
 
@@ -44,6 +52,33 @@ async function main(): Promise<void> {
   // Probot would use REDIS_URL to cluster its Octokit throttling through Redis, which would
   // make every GitHub call depend on Redis. Throttling stays in-process; Redis is for jobs.
   const probotEnv = { ...process.env, REDIS_URL: undefined, LOG_FORMAT: process.env.LOG_FORMAT ?? "json" };
+  // The outbox of GitHub writes (src/status/outbox): the webhook handlers put status comments,
+  // replies and reactions there; this drainer (and every worker's) delivers them at the rate
+  // GitHub allows per installation; the sweeper ends the comments of jobs that were lost.
+  const outbox = new Outbox({ redis: queues.connection, prefix: settings.AUTOFIX_QUEUE_PREFIX });
+  const outboxLog = log.child({ name: "outbox" });
+  const drainer =
+    settings.APP_ID && settings.privateKey
+      ? new OutboxDrainer({
+          outbox,
+          octokitFor: drainerOctokits(
+            createAppGitHubFactory({
+              appId: settings.APP_ID,
+              privateKey: settings.privateKey,
+              githubApiUrl: settings.githubApiUrl,
+              logger: outboxLog,
+              throttle: false,
+            }),
+          ),
+          log: outboxLog,
+        })
+      : null;
+  if (!drainer)
+    log.warn("no APP_ID and private key yet: GitHub writes wait in the outbox until the app is registered");
+  drainer?.start();
+  const sweeper = new OutboxSweeper({ outbox, jobState: queueJobState(queues), log: outboxLog });
+  sweeper.start();
+
   const server = await run(createApp({ settings, queues, log }, webRegistrations(new OpsMetrics())), {
     env: probotEnv,
     log,
@@ -52,6 +87,8 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     log.info({ signal }, "stopping web process");
     await server.stop().catch(() => {});
+    await sweeper.stop().catch(() => {});
+    await drainer?.stop().catch(() => {});
     await queues.close().catch(() => {});
     process.exit(0);
   };

@@ -2,6 +2,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { ProbotOctokit } from "probot";
 import { afterEach, describe, expect, it } from "vitest";
+import { OpsMetrics, scrape } from "../../src/ops/metrics.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import type { StatusView } from "../../src/status/model.js";
 import {
@@ -250,6 +251,29 @@ describe("the outbox: one writer per status comment", () => {
   });
 });
 
+describe("the outbox in /metrics", () => {
+  it("shows what waits, by kind, and how old the oldest write is; 0 once delivered", async () => {
+    let t = 5_000_000;
+    const { fake, prefix } = await setup();
+    const p = processOf(fake, prefix, { now: () => t });
+    await p.outbox.status(issue(1), INST, view("queued", 1, t), { jobId: "job-1" });
+    await p.outbox.status(issue(1), INST, view("running", 1, t + 1), { jobId: "job-1" });
+    await p.outbox.reply(issue(2), INST, "hi");
+    t += 42_000;
+    const metrics = new OpsMetrics({ processMetrics: false });
+    const source = { pools: [], counts: async () => ({}), oldestWaiting: async () => null };
+    metrics.apply(await scrape(p.redis, prefix, source, new Date(t)));
+    const text = await metrics.render();
+    expect(text).toContain('autofix_outbox_pending{kind="status"} 1');
+    expect(text).toContain('autofix_outbox_pending{kind="reply"} 1');
+    expect(text).toContain("autofix_outbox_oldest_seconds 42");
+    p.drainer.start();
+    expect(await until(() => drained(p.outbox))).toBe(true);
+    metrics.apply(await scrape(p.redis, prefix, source, new Date(t)));
+    expect(await metrics.render()).toContain("autofix_outbox_oldest_seconds 0");
+  });
+});
+
 describe("the outbox's pacing", () => {
   it("a burst of 120 new comments is drained at ≤ 80 a minute per installation, and a retry-after pauses it", async () => {
     let t = 1_000_000;
@@ -258,6 +282,8 @@ describe("the outbox's pacing", () => {
     const p = processOf(fake, prefix, {
       now,
       rate: {},
+      // Virtual time: every wait is exactly until the installation's next slot.
+      pollMs: 60_000,
       sleep: async (ms) => {
         await tick();
         t += ms;

@@ -84,6 +84,7 @@ export class OutboxDrainer {
   /** Since when writes have been failing (for the catch-up log line), and how many were late. */
   #troubleSince: number | null = null;
   #lateDeliveries = 0;
+  #redisDown = false;
   /** Installations this process must not write for until then (their pacing slot, a pause). */
   #blocked = new Map<number, number>();
   delivered = 0;
@@ -130,8 +131,12 @@ export class OutboxDrainer {
       let served = 0;
       try {
         served = await this.drainOnce();
+        if (this.#redisDown) this.opts.log?.info("outbox: Redis answers again; delivering");
+        this.#redisDown = false;
       } catch (err) {
-        this.opts.log?.warn({ err }, "outbox: could not read Redis; trying again");
+        if (!this.#redisDown)
+          this.opts.log?.warn({ err }, "outbox: could not read Redis; GitHub writes wait until it answers");
+        this.#redisDown = true;
       }
       if (this.#stopped) break;
       if (served > 0) continue;
