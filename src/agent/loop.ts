@@ -13,7 +13,9 @@ import {
   addUsage,
   type BudgetStop,
   checkBudget,
+  isModelOutage,
   maxOutputTokens,
+  outageStep,
   type PhaseLimits,
   usageOfTurn,
 } from "./spend.js";
@@ -65,6 +67,33 @@ export interface LoopOptions<T> {
   contextTrimTokens: number;
   /** Refused finishes before the phase gives up. */
   maxFinishAttempts: number;
+  /** How an outage of the Messages API is waited out (default: 5 min, real timers). */
+  modelOutage?: ModelOutageOptions;
+}
+
+/** The job-level retry of model calls during an outage (the SDK's own retries come first). */
+export interface ModelOutageOptions {
+  /** Longest outage waited out, from its first failed call (AUTOFIX_MODEL_OUTAGE_MINUTES). */
+  budgetMs: number;
+  /** Waits `ms` or until `signal` aborts (tests inject one that does not wait). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The clock the outage is measured with (default: the loop's). */
+  now?: () => number;
+}
+
+export const DEFAULT_MODEL_OUTAGE_MS = 5 * 60_000;
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 export interface LoopEnd<T> {
@@ -110,6 +139,11 @@ export async function runPhaseLoop<T>(o: LoopOptions<T>): Promise<LoopEnd<T>> {
   let nudged = false;
   let refusedFinishes = 0;
   let lastContext = 0;
+  // The outage in progress: when its first call failed, and how many calls failed since.
+  let outage: { since: number; failures: number } | null = null;
+  const outageBudget = o.modelOutage?.budgetMs ?? DEFAULT_MODEL_OUTAGE_MS;
+  const sleep = o.modelOutage?.sleep ?? sleepUnlessAborted;
+  const outageNow = o.modelOutage?.now ?? o.now;
   const note = (
     role: TranscriptEntry["role"],
     kind: TranscriptEntry["kind"],
@@ -167,11 +201,30 @@ export async function runPhaseLoop<T>(o: LoopOptions<T>): Promise<LoopEnd<T>> {
     } catch (err) {
       const s = stopFromSignals(o.jobSignal, o.phaseSignal);
       if (s) return end(s.code, s.reason);
-      return end(
-        "model_error",
-        `the model call failed: ${redact((err as Error).message ?? String(err)).slice(0, 500)}`,
-      );
+      const why = redact((err as Error).message ?? String(err)).slice(0, 500);
+      if (!isModelOutage(err)) return end("model_error", `the model call failed: ${why}`);
+      // An outage: wait it out with backoff for a bounded time, saying so, then try again.
+      outage ??= { since: outageNow(), failures: 0 };
+      outage.failures++;
+      const step = outageStep({
+        attempt: outage.failures,
+        since: outage.since,
+        now: outageNow(),
+        budgetMs: outageBudget,
+      });
+      if ("giveUp" in step) return end("model_error", `${step.giveUp}; last error: ${why}`);
+      note("system", "note", `model API unavailable (${why}); try ${outage.failures + 1} in ${step.wait} ms`);
+      progress({
+        type: "model_wait",
+        phase: o.phase,
+        attempt: outage.failures + 1,
+        retryInMs: step.wait,
+        error: why,
+      });
+      await sleep(step.wait, o.phaseSignal);
+      continue;
     }
+    outage = null;
     turns++;
     const turnUsage = usageOfTurn(o.model, response.usage);
     usage = addUsage(usage, turnUsage);

@@ -4,6 +4,7 @@ import type { RepoConfig } from "../config/repo-config.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import type { JobExecutor } from "../sandbox/executor.js";
 import { redact } from "../shared/redact.js";
+import type { ModelOutageOptions } from "./loop.js";
 import { overallReason, overallStatus } from "./outcome.js";
 import {
   type AgentResult,
@@ -58,6 +59,8 @@ export interface RunFixAgentOptions {
   killGraceMs?: number;
   /** Refused finishes (failed gates) per phase before giving up. */
   maxFinishAttempts?: number;
+  /** How a model outage is waited out (loop.ts, ModelOutageOptions); default 5 min, real timers. */
+  modelOutage?: ModelOutageOptions;
   /** Where every command of the run goes: tools, the build and the harness's git. */
   executor: JobExecutor;
   /**

@@ -133,3 +133,45 @@ export function maxOutputTokens(limits: PhaseLimits, jobUsage: AgentUsage, prefe
   const left = limits.maxTokens - totalTokens(jobUsage);
   return Math.max(1, Math.min(preferred, left));
 }
+
+/**
+ * A Messages API failure worth waiting out (after the SDK's own retries): an overload (529),
+ * a server error (500, 503), a proxy's 502 or 504, a rate limit, a timeout or a dropped
+ * connection. A 400 (bad request), 401/403 (key) or 404 (model) is not: waiting does not help.
+ * Pure (reads the error's status and name).
+ */
+export function isModelOutage(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  const e = err as { status?: unknown; name?: unknown };
+  if (e.name === "APIUserAbortError" || e.name === "AbortError") return false;
+  if (typeof e.status === "number") return e.status === 408 || e.status === 429 || e.status >= 500;
+  return e.name === "APIConnectionError" || e.name === "APIConnectionTimeoutError";
+}
+
+/** Backoff between tries during an outage: 5 s, 10 s, 20 s, 40 s, then every 60 s. Pure. */
+export function outageDelayMs(attempt: number): number {
+  return Math.min(60_000, 5_000 * 2 ** Math.max(0, attempt - 1));
+}
+
+export type OutageStep = { wait: number } | { giveUp: string };
+
+/**
+ * After the `attempt`-th failed call of an outage that began at `since`: wait, or give up when
+ * the next try would come after the budget. Pure.
+ */
+export function outageStep(o: { attempt: number; since: number; now: number; budgetMs: number }): OutageStep {
+  const wait = outageDelayMs(o.attempt);
+  const waited = o.now - o.since;
+  if (waited + wait > o.budgetMs) {
+    const min = Math.round((o.budgetMs / 60_000) * 10) / 10;
+    return {
+      giveUp: `the model API was unavailable for ${min} min (${o.attempt} failed ${o.attempt === 1 ? "call" : "calls"}; AUTOFIX_MODEL_OUTAGE_MINUTES)`,
+    };
+  }
+  return { wait };
+}
+
+/** The status line while an outage is waited out: "⏸ Waiting for the model API (attempt 3, retrying in 40 s)". Pure. */
+export function modelWaitMessage(e: { attempt: number; retryInMs: number }): string {
+  return `⏸ Waiting for the model API (attempt ${e.attempt}, retrying in ${Math.round(e.retryInMs / 1000)} s)`;
+}

@@ -160,7 +160,9 @@ export type ProgressEvent =
   | { type: "tool"; phase: PhaseName; name: string; isError: boolean }
   | { type: "gate_run"; phase: PhaseName; run: GateRun }
   | { type: "gate_result"; phase: PhaseName; result: GateResult }
-  | { type: "spend"; phase: PhaseName; usage: AgentUsage; total: AgentUsage };
+  | { type: "spend"; phase: PhaseName; usage: AgentUsage; total: AgentUsage }
+  /** The Messages API is failing (an outage): the loop waits `retryInMs`, then tries again. */
+  | { type: "model_wait"; phase: PhaseName; attempt: number; retryInMs: number; error: string };
 
 export type ProgressListener = (event: ProgressEvent) => void;
 

@@ -89,6 +89,11 @@ const envSchema = z.object({
   AUTOFIX_SHUTDOWN_DEADLINE_SECONDS: positiveNumber(60),
   /** Worker: the hard limit of one attempt (then "timed out"). */
   AUTOFIX_JOB_TIMEOUT_MINUTES: positiveNumber(120),
+  /**
+   * Worker and `autofix run`: how long a model outage (500, 529, a proxy's 502, a dropped
+   * connection, after the SDK's own retries) is waited out, with backoff, before the job fails.
+   */
+  AUTOFIX_MODEL_OUTAGE_MINUTES: positiveNumber(5),
   /** Worker: parallel jobs on the cpu pool (the whole part of the number). */
   AUTOFIX_CPU_CONCURRENCY: positiveNumber(1),
   /**

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { type AgentResult, COMMIT_EMAIL, DRAINED, type ProgressEvent } from "../agent/index.js";
+import { modelWaitMessage } from "../agent/spend.js";
 import type { Settings } from "../config/env.js";
 import { jobTargetKey } from "../contracts/fix-job.js";
 import { OUTCOME_LABEL } from "../contracts/outcome.js";
@@ -17,6 +18,10 @@ export interface JobRunnerOptions {
   /** Anthropic client factory (the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL). */
   client?: () => Anthropic;
   reportDir?: string;
+  /** Waits between tries during a model outage (tests inject one that does not wait). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The clock a model outage is measured with (tests pair it with `sleep`). */
+  now?: () => number;
 }
 
 /** A job whose commands ran without a sandbox says so in its status comment. Pure. */
@@ -59,7 +64,9 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
     };
     const tracker = new ChecklistTracker(job.request.existingTestPath !== undefined);
     let spend = { tokens: 0, costUsd: 0 };
-    const push = () => ctx.onProgress({ steps: tracker.steps, message: tracker.message, spend });
+    // While the model API is down, the comment says the job waits for it (until the next turn).
+    let waiting: string | null = null;
+    const push = () => ctx.onProgress({ steps: tracker.steps, message: waiting ?? tracker.message, spend });
     push();
     // Build artifacts first: the CI run's build unpacked into the workspace, so the build is incremental.
     const artifact = await unpackJobArtifact({
@@ -106,8 +113,15 @@ export function createJobRunner(settings: Settings, log: Logger, opts: JobRunner
       client: makeClient(),
       model: settings.AUTOFIX_MODEL,
       signal: ctx.signal,
+      modelOutage: {
+        budgetMs: (settings.AUTOFIX_MODEL_OUTAGE_MINUTES ?? 5) * 60_000,
+        ...(opts.sleep ? { sleep: opts.sleep } : {}),
+        ...(opts.now ? { now: opts.now } : {}),
+      },
       onProgress: (e: ProgressEvent) => {
         tracker.apply(e);
+        if (e.type === "model_wait") waiting = modelWaitMessage(e);
+        else if (e.type === "turn" || e.type === "phase_ended") waiting = null;
         if (e.type === "spend")
           spend = { tokens: e.total.inputTokens + e.total.outputTokens, costUsd: e.total.costUsd };
         push();

@@ -4,6 +4,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { ProbotOctokit } from "probot";
 import { git } from "../agent/git.js";
 import { type AgentResult, type ProgressListener, runFixAgent } from "../agent/index.js";
+import type { ModelOutageOptions } from "../agent/loop.js";
 import { DEFAULT_REPO_CONFIG, type RepoConfig } from "../config/repo-config.js";
 import { readRunConfig } from "../config/run-config.js";
 import type { FixJob } from "../contracts/fix-job.js";
@@ -87,6 +88,8 @@ export interface PipelineInput {
   /** Worker shutdown: the agent stops before its next phase (see RunFixAgentOptions.drain). */
   drain?: AbortSignal;
   onProgress?: ProgressListener;
+  /** How a model outage is waited out (AUTOFIX_MODEL_OUTAGE_MINUTES; see the agent's loop). */
+  modelOutage?: ModelOutageOptions;
   /** Called when the proven fix starts being pushed and published. */
   onPublish?: () => void;
   /** Extra lines for the report's environment section (pool, cards, host). */
@@ -144,6 +147,7 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       ...(input.signal ? { signal: input.signal } : {}),
       ...(input.drain ? { drain: input.drain } : {}),
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+      ...(input.modelOutage ? { modelOutage: input.modelOutage } : {}),
     });
   } catch (err) {
     problem = (err as Error).message;

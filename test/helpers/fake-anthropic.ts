@@ -27,6 +27,15 @@ export interface FakeReply {
   delayMs?: number;
   /** Answer with this HTTP status and an error body instead. */
   status?: number;
+  /** Close the connection without an answer (a dropped connection, a proxy that resets). */
+  drop?: boolean;
+}
+
+/** `n` failed answers of an outage: HTTP `status` (529 overloaded, 500, a proxy's 502), or dropped connections. */
+export function outage(n: number, status: number | "drop" = 529): FakeReply[] {
+  return Array.from({ length: n }, () =>
+    status === "drop" ? { content: [], drop: true } : { content: [], status },
+  );
 }
 
 /** A scripted step: a fixed reply, or one computed from the request (to react to tool results). */
@@ -123,8 +132,13 @@ export async function startFakeAnthropic(steps: FakeStep[] = []): Promise<FakeAn
         return;
       }
     }
+    if (reply.drop) {
+      req.socket.destroy();
+      return;
+    }
     if (reply.status && reply.status >= 400) {
-      send(res, reply.status, { type: "error", error: { type: "api_error", message: "fake failure" } });
+      const type = reply.status === 529 ? "overloaded_error" : "api_error";
+      send(res, reply.status, { type: "error", error: { type, message: `fake failure ${reply.status}` } });
       return;
     }
     const content = reply.content.map((b) =>

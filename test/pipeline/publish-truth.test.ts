@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ADD_BUGGY, addBugSession } from "../helpers/add-bug.js";
 import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic.js";
 import { makeJob, TARGET, WorkerTestBed } from "../worker/helpers/harness.js";
+import { until } from "../worker/helpers/proc.js";
 import { realJobRunner } from "./helpers.js";
 
 /**
@@ -30,6 +31,9 @@ async function runOneJob(setupFaults: (b: WorkerTestBed) => void) {
   await bed.start(realJobRunner(bed, fake));
   const { jobId } = await bed.queues.enqueue(makeJob(sha));
   const job = await bed.waitFor("cpu", jobId, ["completed", "failed"], 60_000);
+  // The final edit may land a moment after the job ends (the status writes are queued).
+  const final = /### Autofix · (✅|🟡|❌|⏹️|⌛)/;
+  await until(() => final.test(bed!.gh.latest(TARGET) ?? ""), 10_000);
   return { job, comment: bed.gh.latest(TARGET) ?? "" };
 }
 

@@ -112,6 +112,7 @@ export function loopSettings(run: RunState, signal: AbortSignal, deadline: numbe
     maxOutputTokens: o.maxOutputTokens ?? 16_000,
     contextTrimTokens: o.contextTrimTokens ?? 100_000,
     maxFinishAttempts: o.maxFinishAttempts ?? 3,
+    ...(o.modelOutage ? { modelOutage: o.modelOutage } : {}),
   };
 }
 

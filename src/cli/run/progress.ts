@@ -1,4 +1,5 @@
 import type { PhaseName, ProgressEvent } from "../../agent/index.js";
+import { modelWaitMessage } from "../../agent/spend.js";
 import { redact } from "../../shared/redact.js";
 
 /**
@@ -130,6 +131,9 @@ export class ProgressPrinter {
         );
         break;
       }
+      case "model_wait":
+        this.line(`${e.phase}: ${modelWaitMessage(e)}: ${e.error}`);
+        break;
       case "gate_result":
         this.line(`${e.phase}: gate ${e.result.passed ? "passed" : "refused"}: ${e.result.reason}`);
         break;
