@@ -2,6 +2,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { ProbotOctokit } from "probot";
 import { afterEach, describe, expect, it } from "vitest";
+import { formatStatus, readStatus } from "../../src/cli/commands/status.js";
 import { OpsMetrics, scrape } from "../../src/ops/metrics.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import type { StatusView } from "../../src/status/model.js";
@@ -252,7 +253,7 @@ describe("the outbox: one writer per status comment", () => {
 });
 
 describe("the outbox in /metrics", () => {
-  it("shows what waits, by kind, and how old the oldest write is; 0 once delivered", async () => {
+  it("shows what waits, by kind, and how old the oldest write is, in /metrics and autofix status; 0 once delivered", async () => {
     let t = 5_000_000;
     const { fake, prefix } = await setup();
     const p = processOf(fake, prefix, { now: () => t });
@@ -267,8 +268,15 @@ describe("the outbox in /metrics", () => {
     expect(text).toContain('autofix_outbox_pending{kind="status"} 1');
     expect(text).toContain('autofix_outbox_pending{kind="reply"} 1');
     expect(text).toContain("autofix_outbox_oldest_seconds 42");
+    const queues = new JobQueues({ redis: p.redis, prefix });
+    cleanups.push(() => queues.close());
+    const waiting = formatStatus(await readStatus(queues, [], new Date(t))).join("\n");
+    expect(waiting).toContain(
+      "GitHub writes waiting: 1 status comment(s), 1 reply/other lane(s), 0 reaction lane(s); oldest 42s",
+    );
     p.drainer.start();
     expect(await until(() => drained(p.outbox))).toBe(true);
+    expect(formatStatus(await readStatus(queues, [], new Date(t)))).toContain("GitHub writes: all delivered");
     metrics.apply(await scrape(p.redis, prefix, source, new Date(t)));
     expect(await metrics.render()).toContain("autofix_outbox_oldest_seconds 0");
   });

@@ -10,6 +10,7 @@ import {
   withTimeout,
 } from "../../queue/redis.js";
 import { redact } from "../../shared/redact.js";
+import { Outbox, type OutboxDepth } from "../../status/outbox/outbox.js";
 import { type CliCommand, type CommandSpec, EXIT, parseCommand } from "../command.js";
 
 export interface StatusReport {
@@ -24,6 +25,8 @@ export interface StatusReport {
     oldestWaitingSeconds: number;
   }>;
   workers: Array<WorkerHeartbeat & { lastSeenSeconds: number }>;
+  /** GitHub writes waiting in the outbox (src/status/outbox). */
+  outbox?: OutboxDepth;
 }
 
 /** Read live workers and queue depths (the CLI's imperative part). */
@@ -33,7 +36,7 @@ export async function readStatus(
   now = new Date(),
 ): Promise<StatusReport> {
   const source = queueSource(queues, pools);
-  const [rows, workers] = await Promise.all([
+  const [rows, workers, outbox] = await Promise.all([
     Promise.all(
       pools.map(async (pool) => {
         const [c, oldest] = await Promise.all([source.counts(pool), source.oldestWaiting(pool)]);
@@ -50,10 +53,12 @@ export async function readStatus(
       }),
     ),
     listWorkers(queues.connection, queues.prefix, now),
+    new Outbox({ redis: queues.connection, prefix: queues.prefix, now: () => now.getTime() }).depth(),
   ]);
   return {
     prefix: queues.prefix,
     queues: rows,
+    outbox,
     workers: workers.map((w) => ({
       ...w,
       lastSeenSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(w.seenAt)) / 1000)),
@@ -114,7 +119,15 @@ export function formatStatus(report: StatusReport): string[] {
       ]),
     ]).map((l) => `  ${l}`),
   );
+  if (report.outbox) lines.push("", formatOutbox(report.outbox));
   return lines;
+}
+
+/** One line on the outbox of GitHub writes (pure). */
+export function formatOutbox(d: OutboxDepth): string {
+  const { status, reply, reaction } = d.pending;
+  if (status + reply + reaction === 0) return "GitHub writes: all delivered";
+  return `GitHub writes waiting: ${status} status comment(s), ${reply} reply/other lane(s), ${reaction} reaction lane(s); oldest ${age(Math.round(d.oldestSeconds))}`;
 }
 
 const STATUS: CommandSpec = {
