@@ -72,6 +72,11 @@ const envSchema = z.object({
       .regex(/^\d+(\.\d+)?[KMGT]i?$/, "must be a size such as 20G or 500M")
       .default("20G"),
   ),
+  /**
+   * Worker: build tree reuse, off by default: top-level folders of the work tree (e.g. `build`)
+   * kept per installation, repository and pool and moved into that repository's next job.
+   */
+  AUTOFIX_BUILD_TREE_REUSE: csv,
   /** Worker: check submodules out (recursively) and fetch Git LFS content (default on). */
   AUTOFIX_SUBMODULES: unsetWhenEmpty(
     z

@@ -1,5 +1,16 @@
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { createJobRepo } from "../git/job-repo.js";
 import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
@@ -69,6 +80,8 @@ export interface BuildCacheLease {
   env: Record<string, string>;
   /** For the status and the report: "compiler cache warm (3 jobs before)" or "cold". */
   reused: string;
+  /** Held while the job has the repository's build tree (build tree reuse). */
+  treeLock?: string;
 }
 
 export interface PrepareInput {
@@ -140,6 +153,12 @@ export interface BuildCacheOptions {
   maxSize?: string;
   /** Give the folders to this uid and gid (the sandbox's, when the service runs as root). */
   owner?: { uid: number; gid: number };
+  /**
+   * Build tree reuse (off when absent): these top-level folders of the work tree (e.g.
+   * `build`) are kept in the cache after a job and moved into the next job's work tree of the
+   * same repository and configuration, one job at a time.
+   */
+  buildTreeDirs?: string[];
 }
 
 /** Nesting deeper than this, or more submodules than MAX_SUBMODULES, is refused. */
@@ -339,6 +358,8 @@ export class WorkspaceManager implements WorkspaceManagerLike {
           input.buildConfig,
           dir,
         );
+      if (ws.cache && this.#opts.buildCache?.buildTreeDirs?.length)
+        await restoreBuildTree(ws, this.#opts.buildCache.buildTreeDirs, this.#opts.isAlive ?? pidAlive);
       this.stats.worktrees++;
       return ws;
     } catch (err) {
@@ -623,6 +644,8 @@ export class WorkspaceManager implements WorkspaceManagerLike {
 
   async remove(ws: Workspace): Promise<void> {
     try {
+      if (ws.cache?.treeLock && this.#opts.buildCache?.buildTreeDirs?.length)
+        await stashBuildTree(ws, this.#opts.buildCache.buildTreeDirs).catch(() => {});
       await rm(ws.dir, { recursive: true, force: true });
       await this.#withLock(ws.mirror, async () => {
         await remoteGit(["update-ref", "-d", ws.keepRef], this.#gitOpts({ cwd: ws.mirror }));
@@ -740,4 +763,122 @@ export async function openBuildCache(
         ? `compiler cache warm (used by ${before} job${before === 1 ? "" : "s"} before)`
         : "compiler cache cold (first job of this repository and configuration)",
   };
+}
+
+/** Unchanged sources get this mtime (2000-01-01), older than any build output. */
+const OLD_MTIME = 946_684_800;
+
+/** Content hashes of the work tree's regular files (not `.git`, not the build folders), without following links. */
+async function treeManifest(root: string, skipTop: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name === ".git") continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (!rel && skipTop.includes(e.name)) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p, r);
+      else if (e.isFile())
+        out[r] = createHash("sha1")
+          .update(await readFile(p))
+          .digest("hex");
+    }
+  };
+  await walk(root, "");
+  return out;
+}
+
+/**
+ * The repository's build tree into the job's work tree, when no other job holds it: the kept
+ * folders are moved in, and every source file whose content is the one the tree was last built
+ * from gets an old mtime, so make and ninja rebuild exactly what changed (new and changed files
+ * keep their checkout time, newer than every output).
+ */
+export async function restoreBuildTree(
+  ws: Workspace,
+  dirs: readonly string[],
+  isAlive: (pid: number) => boolean,
+): Promise<void> {
+  const cache = ws.cache;
+  if (!cache) return;
+  for (const d of dirs) safePart(d, "build tree folder");
+  const lock = join(cache.dir, "tree.lock");
+  const taken = await mkdir(lock).then(
+    () => true,
+    () => false,
+  );
+  if (!taken) {
+    const pid = Number(await readFile(join(lock, "pid"), "utf8").catch(() => "0"));
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+      cache.reused += "; build tree in use by another job";
+      return;
+    }
+    if (pid === process.pid) {
+      cache.reused += "; build tree in use by another job";
+      return;
+    }
+  }
+  await writeFile(join(lock, "pid"), String(process.pid));
+  cache.treeLock = lock;
+  const tree = join(cache.dir, "tree");
+  const meta = await readFile(join(tree, "manifest.json"), "utf8")
+    .then((t) => JSON.parse(t) as { sha?: string; files?: Record<string, string> })
+    .catch(() => null);
+  if (!meta?.files || typeof meta.sha !== "string") {
+    cache.reused += "; no build tree yet";
+    return;
+  }
+  const moved: string[] = [];
+  for (const d of dirs) {
+    const from = join(tree, d);
+    const to = join(ws.dir, d);
+    const src = await lstat(from).catch(() => null);
+    const dst = await lstat(to).catch(() => null);
+    if (src?.isDirectory() && !dst) {
+      await rename(from, to);
+      moved.push(d);
+    }
+  }
+  if (moved.length === 0) {
+    cache.reused += "; no build tree yet";
+    return;
+  }
+  const now = await treeManifest(ws.dir, dirs);
+  let same = 0;
+  let changed = 0;
+  for (const [rel, hash] of Object.entries(now)) {
+    if (meta.files[rel] === hash) {
+      await utimes(join(ws.dir, rel), OLD_MTIME, OLD_MTIME);
+      same++;
+    } else changed++;
+  }
+  cache.reused += `; build tree (${moved.join(", ")}) reused from ${meta.sha.slice(0, 7)}: ${changed} files to rebuild from, ${same} unchanged`;
+}
+
+/**
+ * After the job: its build folders go back into the cache with a manifest of the sources as
+ * they are now (the model's edits included: a file reverted by the next checkout then counts
+ * as changed and is rebuilt). Reads the work tree as plain files, never with git.
+ */
+export async function stashBuildTree(ws: Workspace, dirs: readonly string[]): Promise<void> {
+  const cache = ws.cache;
+  if (!cache?.treeLock) return;
+  try {
+    const tree = join(cache.dir, "tree");
+    await rm(tree, { recursive: true, force: true });
+    await mkdir(tree, { recursive: true });
+    const files = await treeManifest(ws.dir, dirs);
+    let kept = 0;
+    for (const d of dirs) {
+      const st = await lstat(join(ws.dir, d)).catch(() => null);
+      if (st?.isDirectory()) {
+        await rename(join(ws.dir, d), join(tree, d));
+        kept++;
+      }
+    }
+    if (kept > 0) await writeFile(join(tree, "manifest.json"), JSON.stringify({ sha: ws.sha, files }));
+  } finally {
+    await rm(cache.treeLock, { recursive: true, force: true });
+    delete cache.treeLock;
+  }
 }

@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -301,5 +302,46 @@ describe("build caches", () => {
     const ws4 = await m.prepare({ repo: acme, sha: f.top2, id: "c4" });
     expect(ws4.cache).toBeUndefined();
     for (const w of [ws2, ws3, ws4]) await m.remove(w);
+  });
+});
+
+describe("build tree reuse", () => {
+  it("moves the repository's build folder into its next job; make rebuilds only what changed", async () => {
+    const f = fixture();
+    const t = f.top;
+    t.write(
+      "Makefile",
+      "build/%.o: %.c\n\t@mkdir -p build\n\tcc -c $< -o $@ && echo built $@ >> build/log\nall: build/main.o build/other.o\n",
+    );
+    t.write("other.c", "int other(void) { return 2; }\n");
+    const one = t.commit("make");
+    t.write("other.c", "int other(void) { return 3; }\n");
+    const two = t.commit("other changed");
+    const root = mkdtempSync(join(tmpdir(), "autofix-tree-"));
+    const m = manager(f.base, { buildCache: { root, buildTreeDirs: ["build"] } });
+    const make = (dir: string) => execFileSync("make", ["-s", "all"], { cwd: dir, encoding: "utf8" });
+
+    const a = await m.prepare({ repo: acme, sha: one, id: "t1", installationId: 7 });
+    expect(a.cache?.reused).toMatch(/no build tree yet/);
+    make(a.dir);
+    expect(readFileSync(join(a.dir, "build/log"), "utf8").trim().split("\n")).toHaveLength(2);
+    await m.remove(a);
+
+    const b = await m.prepare({ repo: acme, sha: two, id: "t2", installationId: 7 });
+    expect(b.cache?.reused).toMatch(/build tree \(build\) reused from [0-9a-f]{7}: 1 files to rebuild from/);
+    // Another job of the same repository meanwhile gets no build tree (one at a time).
+    const c = await m.prepare({ repo: acme, sha: two, id: "t3", installationId: 7 });
+    expect(c.cache?.reused).toMatch(/in use by another job/);
+    expect(existsSync(join(c.dir, "build"))).toBe(false);
+    // Another installation never sees it.
+    const d = await m.prepare({ repo: acme, sha: two, id: "t4", installationId: 8 });
+    expect(existsSync(join(d.dir, "build"))).toBe(false);
+    make(b.dir);
+    // Only other.c, the file that changed, was compiled again.
+    expect(readFileSync(join(b.dir, "build/log"), "utf8").trim().split("\n").slice(2)).toEqual([
+      "built build/other.o",
+    ]);
+    expect(statSync(join(b.dir, "main.c")).mtimeMs).toBeLessThan(Date.UTC(2001, 0, 1));
+    for (const w of [b, c, d]) await m.remove(w);
   });
 });

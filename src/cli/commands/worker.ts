@@ -162,6 +162,9 @@ export function createWorkerCommand(
                     settings.AUTOFIX_CACHE_DIR ?? join(settings.AUTOFIX_WORK_DIR, "caches"),
                   ),
                   maxSize: settings.AUTOFIX_CACHE_MAX_SIZE,
+                  ...(settings.AUTOFIX_BUILD_TREE_REUSE.length > 0
+                    ? { buildTreeDirs: settings.AUTOFIX_BUILD_TREE_REUSE }
+                    : {}),
                   // As root, the sandbox's uid must write the cache it binds.
                   ...(process.getuid?.() === 0
                     ? { owner: { uid: settings.AUTOFIX_SANDBOX_UID, gid: settings.AUTOFIX_SANDBOX_GID } }
