@@ -55,7 +55,7 @@ export interface FingerprintStats {
   rate: number;
   jobNames: string[];
   runs: number[];
-  /** ISO times of the first and last failure (null when GitHub gave no times). */
+  /** When the first and last failure ran (UTC time, or `run #N` from the CI history; null when unknown). */
   firstSeen: string | null;
   lastSeen: string | null;
   hosts: Count[];
@@ -63,8 +63,8 @@ export interface FingerprintStats {
   /** Failed attempts whose job passed on a later attempt of the same run. */
   passedOnRetry: RetryPass[];
   tests: Count[];
-  /** The triaged failures (for the written analysis). */
-  members: JobFailure[];
+  /** The first failure's log excerpt (for the written analysis; empty when none was read). */
+  excerpt: string;
 }
 
 export interface Analysis {
@@ -108,82 +108,137 @@ export function skusOf(labels: readonly string[]): string[] {
   return [...out].sort();
 }
 
-const timeOf = (j: JobInfo): string | null => j.startedAt ?? j.completedAt ?? null;
+/**
+ * One job execution as the analysis counts it: from the Actions API and a triaged log
+ * (`executionOf`), or from the CI trigger's recorded run history (no log read, no runner name).
+ */
+export interface Execution {
+  id: number;
+  runId: number;
+  attempt: number;
+  name: string;
+  conclusion: string | null;
+  runnerName: string | null;
+  labels: string[];
+  /** When it ran: a sort key and how to show it (a UTC time, or `run #12`). */
+  at: { sort: number; text: string } | null;
+  failure: {
+    fingerprint: string;
+    errorClass: ErrorClass | string;
+    family: Family | null;
+    signature: string;
+    example: string | null;
+    tests: string[];
+    excerpt: string;
+  } | null;
+}
+
+/** `2026-11-20 14:03` (UTC) from an ISO time. */
+function day(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+}
+
+/** A job read from the Actions API as an execution. Pure. */
+export function executionOf(a: AnalysisJob): Execution {
+  const j = a.job;
+  const iso = j.startedAt ?? j.completedAt ?? null;
+  const t = iso ? Date.parse(iso) : Number.NaN;
+  const tr = a.failure?.triage;
+  return {
+    id: j.id,
+    runId: j.runId,
+    attempt: j.runAttempt ?? 1,
+    name: j.name,
+    conclusion: j.conclusion,
+    runnerName: j.runnerName,
+    labels: j.labels,
+    at: Number.isNaN(t) ? null : { sort: t, text: day(new Date(t).toISOString()) },
+    failure: tr
+      ? {
+          fingerprint: tr.fingerprint,
+          errorClass: tr.errorClass,
+          family: tr.family,
+          signature: tr.signature,
+          example: tr.primary?.message ?? null,
+          tests: tr.failingTests,
+          excerpt: tr.excerpt,
+        }
+      : null,
+  };
+}
+
+/** Per-fingerprint figures over jobs read from the Actions API. Pure. */
+export function analyzeJobs(items: readonly AnalysisJob[]): Analysis {
+  return analyzeExecutions(items.map(executionOf));
+}
 
 /**
- * Per-fingerprint figures over a set of job executions (largest failure count first). A job
- * counts once however many inputs named it. Pure.
+ * Per-fingerprint figures over a set of job executions (largest failure count first). An
+ * execution counts once however many inputs named it. Pure.
  */
-export function analyzeJobs(items: readonly AnalysisJob[]): Analysis {
-  const byId = new Map<number, AnalysisJob>();
-  for (const it of items) if (!byId.has(it.job.id)) byId.set(it.job.id, it);
+export function analyzeExecutions(items: readonly Execution[]): Analysis {
+  const byId = new Map<number, Execution>();
+  for (const it of items) if (!byId.has(it.id)) byId.set(it.id, it);
   const all = [...byId.values()];
   const executionsOf = new Map<string, number>();
-  for (const it of all) executionsOf.set(it.job.name, (executionsOf.get(it.job.name) ?? 0) + 1);
-  const attemptOf = (j: JobInfo) => j.runAttempt ?? 1;
-  const retryPass = (j: JobInfo): number | null => {
+  for (const it of all) executionsOf.set(it.name, (executionsOf.get(it.name) ?? 0) + 1);
+  const retryPass = (j: Execution): number | null => {
     let best: number | null = null;
     for (const o of all) {
-      if (o.job.runId !== j.runId || o.job.name !== j.name || o.job.conclusion !== "success") continue;
-      const a = attemptOf(o.job);
-      if (a > attemptOf(j) && (best === null || a < best)) best = a;
+      if (o.runId !== j.runId || o.name !== j.name || o.conclusion !== "success") continue;
+      if (o.attempt > j.attempt && (best === null || o.attempt < best)) best = o.attempt;
     }
     return best;
   };
 
-  const byFp = new Map<string, AnalysisJob[]>();
+  const byFp = new Map<string, Execution[]>();
   for (const it of all) {
     if (!it.failure) continue;
-    const fp = it.failure.triage.fingerprint;
+    const fp = it.failure.fingerprint;
     byFp.set(fp, [...(byFp.get(fp) ?? []), it]);
   }
   let retried = 0;
   const fingerprints: FingerprintStats[] = [];
   for (const [fingerprint, members] of byFp) {
-    const first = members[0]!.failure!.triage;
-    const names = [...new Set(members.map((m) => m.job.name))].sort();
+    const first = members[0]!.failure!;
+    const names = [...new Set(members.map((m) => m.name))].sort();
     const executions = names.reduce((n, name) => n + (executionsOf.get(name) ?? 0), 0);
     const times = members
-      .map((m) => timeOf(m.job))
-      .filter((t): t is string => t !== null && !Number.isNaN(Date.parse(t)))
-      .sort((a, b) => Date.parse(a) - Date.parse(b));
+      .map((m) => m.at)
+      .filter((t): t is NonNullable<Execution["at"]> => t !== null)
+      .sort((a, b) => a.sort - b.sort);
     const passedOnRetry: RetryPass[] = [];
     for (const m of members) {
-      const passed = retryPass(m.job);
+      const passed = retryPass(m);
       if (passed !== null)
-        passedOnRetry.push({
-          runId: m.job.runId,
-          job: m.job.name,
-          failedAttempt: attemptOf(m.job),
-          passedAttempt: passed,
-        });
+        passedOnRetry.push({ runId: m.runId, job: m.name, failedAttempt: m.attempt, passedAttempt: passed });
     }
     retried += passedOnRetry.length;
     fingerprints.push({
       fingerprint,
-      errorClass: first.errorClass,
+      errorClass: first.errorClass as ErrorClass,
       family: first.family,
       signature: first.signature,
-      example: first.primary?.message ?? null,
+      example: first.example,
       failures: members.length,
       executions,
       rate: executions > 0 ? members.length / executions : 1,
       jobNames: names,
-      runs: [...new Set(members.map((m) => m.job.runId))].sort((a, b) => a - b),
-      firstSeen: times[0] ?? null,
-      lastSeen: times.at(-1) ?? null,
-      hosts: counts(members.map((m) => m.job.runnerName ?? "unknown")),
-      skus: counts(members.flatMap((m) => skusOf(m.job.labels))),
+      runs: [...new Set(members.map((m) => m.runId))].sort((a, b) => a - b),
+      firstSeen: times[0]?.text ?? null,
+      lastSeen: times.at(-1)?.text ?? null,
+      hosts: counts(members.map((m) => m.runnerName ?? "unknown")),
+      skus: counts(members.flatMap((m) => skusOf(m.labels))),
       passedOnRetry: passedOnRetry.sort((a, b) => a.runId - b.runId || a.failedAttempt - b.failedAttempt),
-      tests: counts(members.flatMap((m) => m.failure!.triage.failingTests)),
-      members: members.map((m) => m.failure!),
+      tests: counts(members.flatMap((m) => m.failure!.tests)),
+      excerpt: members.map((m) => m.failure?.excerpt ?? "").find((e) => e !== "") ?? "",
     });
   }
   fingerprints.sort((a, b) => b.failures - a.failures || b.rate - a.rate);
   return {
     executions: all.length,
     failed: all.filter((it) => it.failure).length,
-    runs: new Set(all.map((it) => it.job.runId)).size,
+    runs: new Set(all.map((it) => it.runId)).size,
     passedOnRetry: retried,
     fingerprints,
   };
@@ -194,10 +249,7 @@ export function analyzeJobs(items: readonly AnalysisJob[]): Analysis {
 
 const pct = (r: number) => `${Math.round(r * 100)}%`;
 
-/** `2026-11-20 14:03` (UTC) from an ISO time. */
-function day(iso: string | null): string {
-  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : "n/a";
-}
+const seen = (t: string | null) => t ?? "n/a";
 
 /** A table cell's code span: backticks, pipes and newlines cannot break the table. */
 function cellCode(s: string): string {
@@ -259,8 +311,8 @@ export function renderAnalysisTable(a: Analysis): string {
         cellCode(s.fingerprint),
         `${cellText(s.errorClass)}${s.family ? ` (${cellText(s.family)})` : ""}`,
         `${markdownBar(s.rate)} ${pct(s.rate)} (${s.failures}/${s.executions} of ${s.jobNames.map(cellText).join(", ")})`,
-        day(s.firstSeen),
-        day(s.lastSeen),
+        cellText(seen(s.firstSeen)),
+        cellText(seen(s.lastSeen)),
         listCounts(s.hosts),
         listCounts(s.skus),
         retryText(s),
@@ -355,14 +407,14 @@ export function analysisPrompt(a: Analysis): { system: string; user: string } {
       `### Fingerprint ${s.fingerprint}`,
       `- error class: ${s.errorClass}${s.family ? ` (${s.family})` : ""}`,
       `- failure rate: ${pct(s.rate)} (${s.failures} of ${s.executions} executions of ${s.jobNames.join(", ")})`,
-      `- first seen ${day(s.firstSeen)}, last seen ${day(s.lastSeen)} (UTC)`,
+      `- first seen ${seen(s.firstSeen)}, last seen ${seen(s.lastSeen)}`,
       `- runner hosts: ${s.hosts.map((h) => `${h.name} ×${h.count}`).join(", ") || "n/a"}`,
       `- SKUs: ${s.skus.map((h) => `${h.name} ×${h.count}`).join(", ") || "n/a"}`,
       `- passed on a retry: ${s.passedOnRetry.length} of ${s.failures}`,
       `- tests: ${s.tests.map((t) => `${t.name} ×${t.count}`).join(", ") || "none named"}`,
       "",
     );
-    const excerpt = s.members[0]?.triage.excerpt ?? "";
+    const excerpt = s.excerpt;
     const room = Math.max(0, Math.min(EXCERPT_CHARS, PROMPT_CHARS - used));
     if (room > 0 && excerpt) {
       const clipped = redact(excerpt).slice(0, room);

@@ -98,7 +98,7 @@ export function createAnalyzeCommand(deps: AnalyzeCommandDeps = {}): CliCommand 
         io.out(
           redact(
             JSON.stringify(
-              { ...totals, fingerprints: fingerprints.map(({ members: _m, ...rest }) => rest) },
+              { ...totals, fingerprints: fingerprints.map(({ excerpt: _e, ...rest }) => rest) },
               null,
               2,
             ),

@@ -309,6 +309,7 @@ export async function onWorkflowRun(context: RunContext, deps: TriggerDeps): Pro
       errorClass: failed.errorClass ?? "unknown",
       labels: failed.labels,
       threshold: config.failure_threshold,
+      history,
     });
     const held = await gateAutomaticJob(octokit, deps, {
       repo,

@@ -1,7 +1,8 @@
 import type { ProbotOctokit } from "probot";
+import { analyzeExecutions, type Execution, renderAnalysisTable } from "../../logs/analysis.js";
 import { redact } from "../../shared/redact.js";
 import type { TriggerStore } from "../store.js";
-import type { Streak } from "./streak.js";
+import { isFailedConclusion, type RunRecord, type Streak } from "./streak.js";
 
 export const TRACKING_LABEL = "autofix-ci";
 
@@ -17,6 +18,60 @@ export interface TrackingInfo {
   errorClass: string;
   labels: string[];
   threshold: number;
+  /** The workflow's recorded runs on the branch: the per-fingerprint table (as `autofix analyze` shows). */
+  history?: RunRecord[];
+}
+
+/**
+ * The recorded runs as executions for the failure analysis: each run's final attempt (the
+ * recorded one), and for a job a retry cleared, its failed earlier attempt (fingerprint unknown:
+ * it counts as an execution that failed some other way). No log is read here. Pure.
+ */
+export function historyExecutions(history: readonly RunRecord[]): Execution[] {
+  const out: Execution[] = [];
+  for (const run of history) {
+    const at = { sort: run.runNumber, text: `run #${run.runNumber}` };
+    for (const job of run.jobs) {
+      if (job.infra || job.conclusion === "cancelled" || job.conclusion === "skipped") continue;
+      const failed = isFailedConclusion(job.conclusion) && job.fingerprint;
+      out.push({
+        id: job.jobId,
+        runId: run.runId,
+        attempt: run.attempt,
+        name: job.name,
+        conclusion: job.conclusion,
+        runnerName: null,
+        labels: job.labels,
+        at,
+        failure: failed
+          ? {
+              fingerprint: job.fingerprint!,
+              errorClass: job.errorClass ?? "unknown",
+              family: null,
+              signature: job.signature ?? "",
+              example: null,
+              tests: job.testId ? [job.testId] : [],
+              excerpt: "",
+            }
+          : null,
+      });
+    }
+    for (const name of run.retryCleared) {
+      out.push({
+        // Not an API job id: an execution of its own, below any real id.
+        id: -(run.runId * 100 + out.length),
+        runId: run.runId,
+        attempt: Math.max(1, run.attempt - 1),
+        name,
+        conclusion: "failure",
+        runnerName: null,
+        labels: run.jobs.find((j) => j.name === name)?.labels ?? [],
+        at,
+        failure: null,
+      });
+    }
+  }
+  return out;
 }
 
 export function renderTrackingIssue(info: TrackingInfo): { title: string; body: string } {
@@ -40,6 +95,14 @@ export function renderTrackingIssue(info: TrackingInfo): { title: string; body: 
     "Failing runs:",
     runs,
     "",
+    ...(info.history?.length
+      ? [
+          `Failure analysis across the ${info.history.length} recorded run${info.history.length === 1 ? "" : "s"} of this workflow on \`${info.branch}\` (\`autofix analyze <run URLs>\` reads the logs too: runner hosts, retries, test ids):`,
+          "",
+          renderAnalysisTable(analyzeExecutions(historyExecutions(info.history))),
+          "",
+        ]
+      : []),
     "Autofix tracks this failure here and keeps its status in a comment below. Close this issue when it is resolved; it is reopened if the same failure streaks again.",
   ].join("\n");
   return {
