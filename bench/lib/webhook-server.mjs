@@ -18,7 +18,7 @@ const privateKey = generateKeyPairSync("rsa", { modulusLength: 2048 })
 const probot = new Probot({
   appId: 1,
   privateKey,
-  secret: "bench-secret",
+  secret: process.env.BENCH_WEBHOOK_SECRET ?? "bench-secret",
   log,
   baseUrl: githubUrl,
   Octokit: ProbotOctokit.defaults((o) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } })),
