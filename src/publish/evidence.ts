@@ -1,5 +1,6 @@
 import type { AgentResult, GateResult, GateRun } from "../agent/index.js";
 import { formatDuration } from "../status/index.js";
+import { codeSpan } from "./markdown-text.js";
 
 /** Evidence numbers shared by the PR body, the report and the status comment. Pure. */
 
@@ -134,7 +135,7 @@ export function ciHeadline(s: CiSummary): string {
   if (s.failed.length > 0) {
     const names = s.failed
       .slice(0, 3)
-      .map((r) => `${r.name} (${r.conclusion ?? "failed"})`)
+      .map((r) => `${codeSpan(r.name)} (${r.conclusion ?? "failed"})`)
       .join(", ");
     return `CI on the fix: ❌ ${s.failed.length} of ${s.total} failed${on}: ${names}${s.failed.length > 3 ? ` and ${s.failed.length - 3} more` : ""}${s.pending.length > 0 ? `; ${s.pending.length} still running` : ""}`;
   }

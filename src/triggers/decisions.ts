@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { modelText } from "../publish/markdown-text.js";
 import type { JobQueues } from "../queue/queues.js";
 import { redact } from "../shared/redact.js";
 
@@ -145,8 +146,8 @@ export function renderWhy(
   const lines = ["Why Autofix did (or did not) act here, from its recorded decisions (oldest first):", ""];
   for (const e of entries) {
     const when = e.at.replace("T", " ").replace(/\.\d+Z$/, "Z");
-    // Recorded text is data: code spans would break on backticks, so it is quoted plainly.
-    lines.push(`- ${when} · **${KIND_LABEL[e.kind]}**: ${e.text.replace(/[\r\n]+/g, " ")}`);
+    // Recorded text is data (logins, test ids, check names): shown as text, nobody pinged, nothing linked.
+    lines.push(`- ${when} · **${KIND_LABEL[e.kind]}**: ${modelText(e.text, { inline: true })}`);
   }
   if (lastJob) {
     lines.push(

@@ -55,7 +55,7 @@ export function loopDecision(f: LoopFacts): LoopDecision {
     return {
       allowed: false,
       rule: "closed-pr",
-      text: `Autofix PR #${f.blockedBy.pr} for this failure was closed without merging${f.blockedBy.by ? ` by @${f.blockedBy.by}` : ""} (${f.blockedBy.closedAt.slice(0, 10)}): no new automatic job starts for it until a person asks again with \`/autofix\` or the trigger label here.`,
+      text: `Autofix PR #${f.blockedBy.pr} for this failure was closed without merging${f.blockedBy.by ? ` by ${f.blockedBy.by}` : ""} (${f.blockedBy.closedAt.slice(0, 10)}): no new automatic job starts for it until a person asks again with \`/autofix\` or the trigger label here.`,
     };
   }
   if (recent >= f.limits.jobsPerFingerprint) {

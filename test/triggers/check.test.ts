@@ -78,12 +78,12 @@ describe("CI on the fix (check_run.completed through the webhook)", () => {
       { name: "models (N300)", status: "completed", conclusion: "failure" },
     ]);
     await h.deliver("check_run", checkRunPayload(pr));
-    expect(pr.body).toContain("**❌ 1 of 3 failed on N300: models (N300) (failure)**");
+    expect(pr.body).toContain("**❌ 1 of 3 failed on N300: `models (N300)` (failure)**");
     expect(pr.body).toContain("| `models (N300)` | ❌ failure ([details](https://github.com/");
     expect(pr.body).not.toContain("still running");
     const final = gh.state.comments.find((c) => c.id === 4242)!.body;
     expect(final).toContain(
-      "**CI on the fix: ❌ 1 of 3 failed on N300: models (N300) (failure)** (all checks finished",
+      "**CI on the fix: ❌ 1 of 3 failed on N300: `models (N300)` (failure)** (all checks finished",
     );
     expect(final.split("CI on the fix")).toHaveLength(2); // replaced, not appended
 
@@ -156,7 +156,7 @@ describe("CI summary (pure)", () => {
       ],
       ["n150", "n300"],
     );
-    expect(ciHeadline(s)).toBe("CI on the fix: ❌ 1 of 2 failed on N150: c (cancelled)");
+    expect(ciHeadline(s)).toBe("CI on the fix: ❌ 1 of 2 failed on N150: `c` (cancelled)");
     expect(s.skipped).toBe(1);
   });
 

@@ -103,7 +103,7 @@ describe("loop breakers of automatic jobs (through the webhook)", () => {
 
     expect(await streak(2)).toBe(0);
     expect(gh.commentsOn(tracking).join("\n")).toContain(
-      `Autofix PR #${pr.number} for this failure was closed without merging by @maintainer (2026-11-24): no new automatic job starts for it until a person asks again`,
+      `Autofix PR #${pr.number} for this failure was closed without merging by maintainer (2026-11-24): no new automatic job starts for it until a person asks again`,
     );
     expect(await streak(3)).toBe(0);
 
@@ -153,7 +153,7 @@ describe("loop breaker decisions (pure)", () => {
     });
     expect(d).toMatchObject({ allowed: false, rule: "closed-pr" });
     expect(d.text).toContain("#7");
-    expect(d.text).toContain("@bob");
+    expect(d.text).toContain("by bob");
   });
 
   it("maps only the app's own branch names back to a target", () => {

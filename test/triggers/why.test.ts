@@ -94,7 +94,7 @@ describe("/autofix why answers from the recorded decisions (through the webhook)
     await completeRun(h, gh, 3, [failing()]);
     let answer = await why(tracking);
     expect(answer).toContain(
-      `**loop breaker**: Autofix PR #${pr.number} was closed without merging by @maintainer: automatic jobs for this failure are blocked until a person asks again`,
+      `**loop breaker**: Autofix PR #${pr.number} was closed without merging by \`@maintainer\`: automatic jobs for this failure are blocked until a person asks again`,
     );
     expect(answer).toContain(
       `**loop breaker**: Autofix PR #${pr.number} for this failure was closed without merging`,
@@ -103,10 +103,10 @@ describe("/autofix why answers from the recorded decisions (through the webhook)
     await h.deliver("issue_comment", commentPayload(tracking, "/autofix"));
     answer = await why(tracking);
     expect(answer).toMatch(
-      /\*\*trigger\*\*: `\/autofix` comment by @maintainer: permission checked \(write or better\), job `[^`]+` queued on pool cpu/,
+      /\*\*trigger\*\*: `\/autofix` comment by `@maintainer`: permission checked \(write or better\), job `[^`]+` queued on pool cpu/,
     );
     expect(answer).toContain(
-      "**loop breaker**: @maintainer asked again: automatic jobs for this failure may start again",
+      "**loop breaker**: `@maintainer` asked again: automatic jobs for this failure may start again",
     );
     expect(answer).toMatch(/Last job `[^`]+`: waiting\./);
   });
@@ -140,7 +140,7 @@ describe("/autofix why answers from the recorded decisions (through the webhook)
     await h.deliver("check_suite", p);
     const answer = await why(tracking);
     expect(answer).toContain(
-      `**CI on the fix**: CI on the fix: ❌ 1 of 2 failed on N300: models (N300) (timed_out) (PR #${pr.number}, commit abababab`,
+      `**CI on the fix**: CI on the fix: ❌ 1 of 2 failed on N300: \`models (N300)\` (timed_out) (PR #${pr.number}, commit abababab`,
     );
   });
 
@@ -150,7 +150,7 @@ describe("/autofix why answers from the recorded decisions (through the webhook)
     await h.deliver("issue_comment", commentPayload(issue, "/autofix fix it", "reader"));
     const answer = await why(issue);
     expect(answer).toContain(
-      "**permission**: `/autofix` comment by @reader: refused, no write access (role read)",
+      "**permission**: `/autofix` comment by `@reader`: refused, no write access (role read)",
     );
   });
 });
