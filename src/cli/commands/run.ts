@@ -45,8 +45,11 @@ export interface RunDeps {
   octokit: (token: string, baseUrl: string) => ProbotOctokit;
   /** The clock: elapsed times on the terminal, the report's timestamps and name. */
   now: () => Date;
-  /** Call `handler` on each Ctrl-C (and SIGTERM, which counts as one); returns the function that stops listening. */
-  onInterrupt: (handler: () => void) => () => void;
+  /**
+   * Call `handler` on each Ctrl-C (and SIGTERM, which counts as one) with the signal's name;
+   * returns the function that stops listening.
+   */
+  onInterrupt: (handler: (signal?: string) => void) => () => void;
   /** Leave at once (a second Ctrl-C). */
   forceExit: (code: number) => void;
   /** Parent folder of the run's temporary repository and credential helper. */
@@ -142,8 +145,9 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       if (plan.token) redactor.addSecret(plan.token);
 
       // The sandbox, before anything is created: without one, say so and stop (exit 2).
+      const settings = readSettings(io.env, "cli").settings;
       const sandboxConfig = sandboxSettingsOf(
-        { ...readSettings(io.env, "cli").settings, AUTOFIX_SANDBOX: plan.sandbox },
+        { ...settings, AUTOFIX_SANDBOX: plan.sandbox },
         { name: "--sandbox", none: "--sandbox none" },
       );
       if (sandboxConfig.problems.length > 0) return refuse(io, sandboxConfig.problems);
@@ -157,8 +161,26 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
       // 2. The person's repository: a temporary repository of the run's own at the base commit.
       const local = await openLocalRepo(plan.repo, deps.tmpDir());
       let executor: JobExecutor | null = null;
+      // From here to the end of the cleanup, Ctrl-C and SIGTERM stop the run the same way:
+      // the first stops it (the temporary repository and folder are still removed), a second
+      // quits at once with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+      const ctrl = new AbortController();
+      let printer: ProgressPrinter | null = null;
+      const stopListening = listenForInterrupts(
+        deps,
+        io,
+        (l) => (printer ? printer.line(l) : say(l)),
+        ctrl,
+        local.workspace,
+      );
+      const interrupted = () => {
+        if (!ctrl.signal.aborted) return false;
+        io.err("interrupted before the run started: nothing was run; the temporary repository is removed");
+        return true;
+      };
       try {
         const notAdded = await local.createWorkspace(plan.baseSha);
+        if (interrupted()) return EXIT.failed;
         if (notAdded) {
           io.err(redact(notAdded));
           return EXIT.failed;
@@ -204,56 +226,53 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         });
 
         // 4. The pipeline, with progress on the terminal and Ctrl-C to stop it.
-        const printer = new ProgressPrinter(io.out, clock.elapsed, ws.gates);
-        const ctrl = new AbortController();
-        const stopListening = listenForInterrupts(deps, io, printer, ctrl, local.workspace);
-        let out: PipelineOutput;
-        try {
-          out = await runPipeline({
-            runId: `local-${clock.startedAt.toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
-            origin: `local run (autofix run) in ${plan.repo}`,
-            request: plan.request,
-            executor,
-            // Every gate check runs a fresh checkout in a sandbox of its own.
-            gateExecutor: (dir) =>
-              sandbox.factory({
-                workspace: dir,
-                env: {},
-                cards: [],
-                jobId: "local-gate",
-                readOnlyPaths: local.objectStores(),
-              }),
-            config: ws.config,
-            baseSha: plan.baseSha,
-            branch: branch.name,
-            reportDir: plan.outDir,
-            publish,
-            // github.com's web pages, or GHE's (the API base without /api/v3).
-            ...(plan.target
-              ? {
-                  webBase:
-                    plan.target.apiBase === "https://api.github.com"
-                      ? "https://github.com"
-                      : plan.target.apiBase.replace(/\/api\/v3$/, ""),
-                }
-              : {}),
-            dryRun: plan.dryRun,
-            ...(plan.token ? { logsToken: plan.token } : {}),
-            client: deps.client(),
-            model: plan.model,
-            signal: ctrl.signal,
-            onProgress: (e) => printer.apply(e),
-            onPublish: () => printer.line(`publish: pushing ${branch.name} and opening the draft PR`),
-            environment: {
-              mode: LOCAL_RUN_MODE,
-              repository: plan.repo,
-              base: `${plan.baseRef} (${plan.baseSha})`,
-            },
-            now: deps.now,
-          });
-        } finally {
-          stopListening();
-        }
+        const progress = new ProgressPrinter(io.out, clock.elapsed, ws.gates);
+        printer = progress;
+        if (interrupted()) return EXIT.failed;
+        const out: PipelineOutput = await runPipeline({
+          runId: `local-${clock.startedAt.toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
+          origin: `local run (autofix run) in ${plan.repo}`,
+          request: plan.request,
+          executor,
+          // Every gate check runs a fresh checkout in a sandbox of its own.
+          gateExecutor: (dir) =>
+            sandbox.factory({
+              workspace: dir,
+              env: {},
+              cards: [],
+              jobId: "local-gate",
+              readOnlyPaths: local.objectStores(),
+            }),
+          config: ws.config,
+          baseSha: plan.baseSha,
+          branch: branch.name,
+          reportDir: plan.outDir,
+          publish,
+          // github.com's web pages, or GHE's (the API base without /api/v3).
+          ...(plan.target
+            ? {
+                webBase:
+                  plan.target.apiBase === "https://api.github.com"
+                    ? "https://github.com"
+                    : plan.target.apiBase.replace(/\/api\/v3$/, ""),
+              }
+            : {}),
+          dryRun: plan.dryRun,
+          ...(plan.token ? { logsToken: plan.token } : {}),
+          client: deps.client(),
+          model: plan.model,
+          signal: ctrl.signal,
+          onProgress: (e) => progress.apply(e),
+          onPublish: () => progress.line(`publish: pushing ${branch.name} and opening the draft PR`),
+          // A model outage is waited out as on a worker (AUTOFIX_MODEL_OUTAGE_MINUTES).
+          modelOutage: { budgetMs: settings.AUTOFIX_MODEL_OUTAGE_MINUTES * 60_000 },
+          environment: {
+            mode: LOCAL_RUN_MODE,
+            repository: plan.repo,
+            base: `${plan.baseRef} (${plan.baseSha})`,
+          },
+          now: deps.now,
+        });
         // The proven commits come back to the person's repository (the job's is temporary).
         if (out.result) {
           await executor.killAll();
@@ -284,6 +303,7 @@ export function createRunCommand(overrides: Partial<RunDeps> = {}): CliCommand {
         } finally {
           const problem = await local.cleanup();
           if (problem) io.err(redact(`warning: ${problem}`));
+          stopListening();
         }
       }
     },
@@ -322,21 +342,26 @@ async function publishTarget(plan: RunPlan, local: LocalRepo, deps: RunDeps): Pr
 function listenForInterrupts(
   deps: RunDeps,
   io: CliIO,
-  printer: ProgressPrinter,
+  line: (l: string) => void,
   ctrl: AbortController,
   workspace: string,
 ): () => void {
   let interrupts = 0;
-  return deps.onInterrupt(() => {
+  return deps.onInterrupt((signal) => {
     interrupts++;
     if (interrupts === 1) {
-      printer.line(
-        "interrupted: stopping the run (Ctrl-C again to quit at once); the report is still written",
+      line(
+        `interrupted${signal === "SIGTERM" ? " (SIGTERM)" : ""}: stopping the run (Ctrl-C again to quit at once); the report is still written`,
       );
       ctrl.abort(new Error("interrupted"));
     } else {
       io.err(`quitting now; the temporary folder of ${workspace} may be left behind`);
-      deps.forceExit(130);
+      deps.forceExit(interruptExitCode(signal));
     }
   });
+}
+
+/** The exit code of a run quit by a second signal: 128 + its number (130 Ctrl-C, 143 SIGTERM). Pure. */
+export function interruptExitCode(signal: string | undefined): number {
+  return signal === "SIGTERM" ? 143 : signal === "SIGHUP" ? 129 : 130;
 }
