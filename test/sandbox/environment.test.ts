@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +103,41 @@ describe("autofix.yml environment: a repository cannot widen the sandbox", () =>
       workdir: "/work2",
       refused: [],
     });
+  });
+});
+
+describe("the README's tt-metal example", () => {
+  it("validates without warnings and gives an n150 job the CI's image, env and /work", async () => {
+    const md = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const section = md.slice(md.indexOf("#### Reproduce where CI failed"));
+    const yaml = section.split("```yaml\n")[1]!.split("```")[0]!;
+    const r = parseRepoConfig(yaml);
+    if (!r.ok) throw new Error(r.errors.join("; "));
+    expect(r.warnings).toEqual([]);
+    expect(environmentFor(r.config, "n150", ["tt-ubuntu-2204-N150-stable"])).toMatchObject({
+      image: expect.stringMatching(/^ghcr\.io\/tenstorrent\//),
+      workdir: "/work",
+      env: { TT_METAL_HOME: "/work", ARCH_NAME: "wormhole_b0", LD_LIBRARY_PATH: "/work/build/lib" },
+    });
+    expect(r.config.artifacts.build[0]?.name).toBe("TTMetal_build_any_*_{sha}_*");
+    const env = section.split("```sh\n")[1]!.split("```")[0]!;
+    const vars = Object.fromEntries(
+      env
+        .split("\n")
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    const s = sandboxSettingsOf({
+      ...vars,
+      AUTOFIX_SANDBOX_POOL_IMAGES: [vars.AUTOFIX_SANDBOX_POOL_IMAGES],
+      AUTOFIX_SANDBOX_IMAGE_PREFIXES: [vars.AUTOFIX_SANDBOX_IMAGE_PREFIXES],
+      AUTOFIX_SANDBOX_MOUNTS: vars.AUTOFIX_SANDBOX_MOUNTS.split(","),
+      AUTOFIX_SANDBOX_UID: 65534,
+      AUTOFIX_SANDBOX_GID: 65534,
+      AUTOFIX_SANDBOX_NETWORK_REPOS: [],
+    } as never);
+    expect(s.problems).toEqual([]);
+    expect(s.settings.mounts).toHaveLength(2);
   });
 });
 
