@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Outbox } from "../../src/status/outbox/index.js";
+import { examplePayload } from "../helpers/github.js";
 import { until } from "../worker/helpers/proc.js";
 import {
   commandPayload,
@@ -162,6 +163,77 @@ describe("the webhook's answer", () => {
     bed.startDrainer({ writeMs: 5, contentMs: 5 });
     await until(() => replies(bed!.gh, 7).length === 1, 10_000);
     expect(replies(bed.gh, 7)[0]).toContain("only people with write access");
+  });
+});
+
+describe("the label and CI runs, bounded the same way", () => {
+  it("the trigger label with a 502 on the branch lookup: 503, no job, one reply saying to add the label again", async () => {
+    bed = await webhookBed();
+    bed.gh.fault({ method: "GET", path: branchPath, status: 502 });
+    const p = examplePayload("issues", "labeled");
+    p.label.name = "autofix";
+    p.repository.default_branch = "main";
+    p.issue.body = "RuntimeError: the gather op timed out";
+    const id = deliveryId("label");
+    expect((await bed.post(p, { id, event: "issues" })).status).toBe(503);
+    expect((await bed.post(p, { id, event: "issues" })).status).toBe(503);
+    expect(await bed.jobs()).toHaveLength(0);
+    bed.startDrainer({ writeMs: 5, contentMs: 5 });
+    const n = p.issue.number as number;
+    await until(() => replies(bed!.gh, n).length > 0, 10_000);
+    // Two failed attempts of one delivery: one reply.
+    const { pending } = await bed.outbox.depth();
+    expect(pending.reply).toBe(0);
+    expect(replies(bed.gh, n)).toHaveLength(1);
+    expect(replies(bed.gh, n)[0]).toContain("remove the `autofix` label and add it again");
+  });
+
+  it("another label during GitHub trouble: 503 as well (the config that names the trigger label could not be read), and no reply", async () => {
+    bed = await webhookBed();
+    bed.gh.fault({ method: "GET", path: configPath, status: 503 });
+    const p = examplePayload("issues", "labeled");
+    p.label.name = "bug";
+    expect((await bed.post(p, { event: "issues" })).status).toBe(503);
+    // The answer comes after the handler's writes: none was put in the outbox.
+    const { pending } = await bed.outbox.depth();
+    expect(pending.reply).toBe(0);
+    expect(await bed.jobs()).toHaveLength(0);
+  });
+
+  it("a CI run whose job list answers 500: 503 and the run is not recorded, so the redelivery counts it once", async () => {
+    bed = await webhookBed();
+    const p = examplePayload("workflow_run", "completed");
+    p.repository.default_branch = "main";
+    Object.assign(p.workflow_run, {
+      id: 7001,
+      run_number: 1,
+      run_attempt: 1,
+      head_branch: "main",
+      head_sha: "1".padStart(40, "a"),
+      event: "push",
+      name: "All post-commit tests",
+      path: ".github/workflows/all-post-commit.yaml",
+      workflow_id: 99,
+      conclusion: "failure",
+    });
+    p.workflow_run.head_repository = { ...p.repository };
+    bed.gh.jobs.set(70010, {
+      id: 70010,
+      runId: 7001,
+      name: "ttnn unit tests (N150)",
+      conclusion: "failure",
+      labels: ["N150"],
+      log: "",
+      annotations: ["TT_THROW: timeout waiting for the device"],
+    });
+    bed.gh.attempts.set("7001/1", [70010]);
+    const jobsPath = `/repos/${OWNER}/${REPO}/actions/runs/7001/attempts/1/jobs`;
+    bed.gh.fault({ method: "GET", path: jobsPath, status: 500, times: 1 });
+    const id = deliveryId("ci");
+    expect((await bed.post(p, { id, event: "workflow_run" })).status).toBe(503);
+    expect(bed.gh.requests.filter((r) => r.path === jobsPath)).toHaveLength(1);
+    expect((await bed.post(p, { id, event: "workflow_run" })).status).toBe(200);
+    expect(bed.decisions.at(-1)).toMatchObject({ decision: "streak-recorded", detail: "run #1 failure" });
   });
 });
 
