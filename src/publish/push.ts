@@ -3,6 +3,11 @@ import { remoteGit, remoteGitOk } from "../git/remote.js";
 /**
  * Idempotent results: one deterministic branch per target, and a push that never
  * force-pushes over commits someone else added to it.
+ *
+ * The worker pushes with the app's installation token (PushBranchInput.token). Unlike the
+ * `GITHUB_TOKEN` of a workflow run, whose pushes start no workflows, a push with an installation
+ * token starts the repository's `push` and `pull_request` workflows on the fix branch: the
+ * fix's own CI runs, and src/triggers/on-check.ts writes its results into the PR.
  */
 
 export const BRANCH_PREFIX = "autofix/";
