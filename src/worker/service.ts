@@ -20,6 +20,9 @@ import { type ActiveJobHandle, createJobProcessor, type HostHooks } from "./life
 import { type Clock, type GitHubFactory, type JobRunner, systemClock } from "./types.js";
 import type { WorkspaceManagerLike } from "./workspace.js";
 
+/** How long a stopping worker keeps delivering the outbox (its jobs' last status views). */
+export const OUTBOX_FLUSH_MS = 5_000;
+
 /** Default time a running job gets to finish after SIGTERM before it is aborted and requeued. */
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 60_000;
 
@@ -293,7 +296,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
         } finally {
           clearTimeout(timer);
           await heartbeat?.stop().catch(() => {});
-          // The writes in flight finish; what is left is delivered by the web process's drainer.
+          // The jobs' last views go out first (bounded); anything left is delivered by the web
+          // process's drainer or the next worker's.
+          if (drainer && !(await drainer.flush(OUTBOX_FLUSH_MS).catch(() => false)))
+            log.warn("shutting down with GitHub writes still in the outbox; another process delivers them");
           await drainer?.stop().catch(() => {});
           await cancel.close();
           await queues.close();

@@ -122,7 +122,7 @@ describe("the outbox: one writer per status comment", () => {
     }
   });
 
-  it("a queued view that arrives after the job's running view never replaces it", async () => {
+  it("an older view that arrives late never replaces a newer one, nor a progress view the final state", async () => {
     const { fake, prefix } = await setup();
     const web = processOf(fake, prefix);
     const worker = processOf(fake, prefix);
@@ -135,14 +135,20 @@ describe("the outbox: one writer per status comment", () => {
     }).write(view("running", 9, t0));
     worker.drainer.start();
     expect(await until(() => drained(worker.outbox), 10_000)).toBe(true);
-    // The web's write was slow: its view is older (even if its clock says later, same job, lower state).
-    expect(await web.outbox.status(issue(9), INST, view("queued", 9, t0 + 1000), { jobId: "job-9" })).toBe(
+    // The web's write was slow: its view was made before the worker's, and arrives after it.
+    expect(await web.outbox.status(issue(9), INST, view("queued", 9, t0 - 5), { jobId: "job-9" })).toBe(
+      "stale",
+    );
+    // A late progress view never replaces the job's final state either.
+    await worker.outbox.status(issue(9), INST, view("succeeded", 9, t0 + 10), { jobId: "job-9" });
+    expect(await worker.outbox.status(issue(9), INST, view("running", 9, t0 + 20), { jobId: "job-9" })).toBe(
       "stale",
     );
     web.drainer.start();
     await web.drainer.drainOnce();
     expect(statusComments(fake, "tenstorrent/tt-metal#9")).toHaveLength(1);
-    expect(fake.latest("tenstorrent/tt-metal#9")).toContain("🔧 Running");
+    expect(await until(() => drained(web.outbox))).toBe(true);
+    expect(fake.latest("tenstorrent/tt-metal#9")).toContain("✅ Succeeded");
   });
 
   it("four (and more) 500s on the final edit: the final state lands once GitHub recovers", async () => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/worker/types.js";
 import { commandRunner, makeJob, TARGET, WorkerTestBed } from "./helpers/harness.js";
-import { until } from "./helpers/proc.js";
+import { alive, until } from "./helpers/proc.js";
 
 let bed: WorkerTestBed;
 afterEach(async () => {
@@ -36,6 +36,33 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     expect(history.some((b) => /stopped responding/.test(b))).toBe(false);
   });
 
+  it("a second stop signal aborts the running job at once instead of waiting for the deadline", async () => {
+    bed = await new WorkerTestBed().setup();
+    const sha = bed.remote.commit("a.txt", "x\n");
+    const started = join(bed.workDir, "started");
+    const pidFile = join(bed.workDir, "sleep.pid");
+    // The deadline is far beyond the test's timeout: only the second signal ends the job in time.
+    const first = await bed.start(
+      commandRunner(`touch '${started}'; echo $$ > '${pidFile}'; exec sleep 600`),
+      {
+        shutdownDeadlineMs: 600_000,
+      },
+    );
+    const { jobId } = await bed.queues.enqueue(makeJob(sha));
+    expect(await until(() => existsSync(started) && readFileSync(pidFile, "utf8").trim() !== "")).toBe(true);
+    const sleeper = Number(readFileSync(pidFile, "utf8"));
+    const stopping = first.shutdown();
+    expect(first.abortRunning()).toBe(1);
+    await stopping;
+    expect(await bed.queues.queue("cpu").getJobState(jobId)).toBe("waiting");
+    // The job's command is gone with it, and the comment tells the hand-over.
+    expect(await until(() => !alive(sleeper))).toBe(true);
+    await bed.outboxDelivered();
+    expect(bed.gh.latest(TARGET)).toMatch(
+      /Queued[\s\S]*was shut down before the job finished; the job is back in the queue/,
+    );
+  });
+
   it("a thrown error is retried with a truthful comment, and the last attempt ends failed", async () => {
     bed = await new WorkerTestBed().setup();
     const sha = bed.remote.commit("a.txt", "x\n");
@@ -46,16 +73,21 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
     });
     const added = await bed.queues
       .queue("cpu")
-      .add("fix", makeJob(sha), { attempts: 2, backoff: { type: "fixed", delay: 50 } });
+      .add("fix", makeJob(sha), { attempts: 2, backoff: { type: "fixed", delay: 3_000 } });
+    // The comment shows the retry while the job waits for it (the outbox keeps only the newest
+    // view of a comment, so the backoff is long enough for this one to be delivered).
+    expect(
+      await until(() =>
+        bed.gh
+          .history(TARGET)
+          .some((b) =>
+            /Attempt 1\/2 failed: model API unreachable \(call 1\)\. Queued for retry 2\/2/.test(b),
+          ),
+      ),
+    ).toBe(true);
     const job = await bed.waitFor("cpu", added.id!, ["failed"]);
     expect(calls).toBe(2);
     expect(job.attemptsMade).toBe(2);
-    const history = bed.gh.history(TARGET);
-    expect(
-      history.some((b) =>
-        /Attempt 1\/2 failed: model API unreachable \(call 1\)\. Queued for retry 2\/2/.test(b),
-      ),
-    ).toBe(true);
     expect(bed.gh.latest(TARGET)).toMatch(
       /Failed[\s\S]*Failed after 2 attempts: model API unreachable \(call 2\)/,
     );

@@ -112,6 +112,22 @@ export class OutboxDrainer {
     this.#loop = this.#run();
   }
 
+  /**
+   * Wait (at most `ms` of real time) until nothing in the outbox is left to deliver, while the
+   * loop keeps delivering: a worker that shuts down gets its last views out first. Resolves
+   * true when the outbox is empty, false when time ran out (another process delivers the rest).
+   */
+  async flush(ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const next = await this.#outbox.nextDue().catch(() => 0);
+      if (next === null) return true;
+      if (Date.now() >= end) return false;
+      this.#kick();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /** Stop after the writes in flight (they are finished, never cut off half way). */
   async stop(): Promise<void> {
     this.#stopped = true;

@@ -41,7 +41,12 @@ export type Priority = (typeof PRIORITIES)[number];
 export const ID_TTL_SECONDS = 7 * 24 * 3600;
 export const STATUS_TTL_SECONDS = 30 * 24 * 3600;
 
-/** What a status slot says about the job: a queued view never replaces a running or final one of the same job. */
+/**
+ * What a status slot says about the job. Views are ordered by their time (updatedAt); besides,
+ * a final view is never replaced by a non-final one of the same job (a late progress write).
+ * A queued view after a running one of the same job is legitimate: the job went back to the
+ * queue (a retry, a shutdown hand-over).
+ */
 export function stateRank(state: JobState): 0 | 1 | 2 {
   if (state === "queued") return 0;
   if (state === "running") return 1;
@@ -104,8 +109,8 @@ end
 if cur[1] then
   local u, r = tonumber(cur[1]), tonumber(cur[2])
   local nu, nr = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if cur[3] and cur[3] ~= '' and cur[3] == ARGV[4] then
-    if nr < r or (nr == r and nu < u) then return -1 end
+  if cur[3] and cur[3] ~= '' and cur[3] == ARGV[4] and r >= 2 and nr < 2 then
+    return -1
   elseif nu < u then
     return -1
   end

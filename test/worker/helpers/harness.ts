@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { FIX_JOB_VERSION, type FixJob } from "../../../src/contracts/fix-job.js";
 import { JobQueues } from "../../../src/queue/queues.js";
 import { createLogger } from "../../../src/shared/logger.js";
+import { Outbox } from "../../../src/status/outbox/outbox.js";
 import { createAppGitHubFactory } from "../../../src/worker/github.js";
 import type { PoolPlan } from "../../../src/worker/hardware.js";
 import { type RunningWorker, type StartWorkerOptions, startWorker } from "../../../src/worker/service.js";
@@ -86,7 +87,22 @@ export class WorkerTestBed {
     const job = await q.getJob(jobId);
     if (!ok || !job)
       throw new Error(`job ${jobId} did not reach ${states.join("/")} (is ${await q.getJobState(jobId)})`);
+    // The job's last status view is in the outbox by now; its comment shows it once delivered.
+    await this.outboxDelivered(ms);
     return job;
+  }
+
+  /** Until every GitHub write in the outbox (status comments, replies) has been delivered. */
+  async outboxDelivered(ms = 10_000): Promise<void> {
+    const outbox = new Outbox({ redis: this.redis, prefix: this.prefix });
+    await until(
+      async () => {
+        const d = await outbox.depth();
+        return d.pending.status + d.pending.reply + d.pending.reaction === 0;
+      },
+      ms,
+      25,
+    );
   }
 
   async teardown(): Promise<void> {
