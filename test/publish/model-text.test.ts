@@ -91,6 +91,9 @@ describe("model text", () => {
     });
     expectInert(body, [
       "<!-- autofix:pr -->",
+      // The harness's own markers around the CI-on-the-fix section (issue 19).
+      "<!-- autofix:ci-on-fix -->",
+      "<!-- /autofix:ci-on-fix -->",
       "<details>",
       "</details>",
       "<summary>Reproduction test (autofix-tests/x&lt;/summary&gt;&lt;img src=https://evil.example/p&gt;; kept out of this diff)</summary>",
