@@ -87,8 +87,14 @@ export function renderStatus(view: StatusView): string {
       "",
     );
   }
-  const footer =
-    view.state === "queued" || view.state === "running"
+  // A commit's status (the push trigger: target owner/repo@sha) takes no commands: GitHub sends
+  // no issue_comment event for a commit comment.
+  const onCommit = view.target.includes("@");
+  const footer = onCommit
+    ? view.state === "queued" || view.state === "running"
+      ? "Started by a pushed info.json; this commit comment takes no commands."
+      : "Push a changed info.json to run it again."
+    : view.state === "queued" || view.state === "running"
       ? "Comment `/autofix cancel` to stop it, `/autofix status` to refresh this comment."
       : "Comment `/autofix retry` to run it again, `/autofix help` for all commands.";
   lines.push(

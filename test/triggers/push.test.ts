@@ -121,6 +121,9 @@ describe("the push trigger", () => {
     expect(posted[0]).toContain(`<!-- autofix:status ${OWNER}/${REPO}@${SHA} -->`);
     expect(posted[0]).toContain("Queued");
     expect(posted[0]).toContain(`push of \`${INFO}\` to \`ask-autofix\``);
+    // Commit comments take no commands: the footer does not offer any.
+    expect(posted[0]).toContain("Started by a pushed info.json; this commit comment takes no commands.");
+    expect(posted[0]).not.toContain("/autofix cancel");
   });
 
   it("the original framework's path works too, and the same commit pushed again starts no second job", async () => {
