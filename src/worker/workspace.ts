@@ -1,19 +1,9 @@
 import { createHash } from "node:crypto";
-import {
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  stat,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { createJobRepo } from "../git/job-repo.js";
 import { ensureCredentialHelper, RemoteGitError, remoteGit, remoteGitOk } from "../git/remote.js";
+import { submoduleCheckoutDir } from "../git/submodule-checkout.js";
 import {
   checkSubmodulePath,
   joinSubmodulePath,
@@ -425,7 +415,7 @@ export class WorkspaceManager implements WorkspaceManagerLike {
       const subUrl = resolveSubmoduleUrl(at.url, entry.url);
       if (out.submodules.length >= MAX_SUBMODULES)
         throw new SubmoduleError(`more than ${MAX_SUBMODULES} submodules`);
-      const subDir = await this.#submoduleDir(at.dir, path);
+      const subDir = await submoduleCheckoutDir(at.dir, path);
       const subMirror = this.submoduleMirrorDir(input.repo.owner, subUrl);
       // The installation's token only for repositories of the same owner on the same host.
       const token = input.token && sameOwner(at.url, subUrl) ? input.token : undefined;
@@ -475,29 +465,6 @@ export class WorkspaceManager implements WorkspaceManagerLike {
   /** A submodule's mirror: per superproject owner (so per installation) and URL. */
   submoduleMirrorDir(owner: string, url: string): string {
     return join(this.workDir, "submodules", safePart(owner, "owner"), submoduleMirrorName(url));
-  }
-
-  /**
-   * The folder a submodule is checked out in: inside the work tree, reached through real
-   * folders only (a symbolic link in the tree must not carry the checkout elsewhere), and empty
-   * (git checks a gitlink out as an empty folder).
-   */
-  async #submoduleDir(top: string, path: string): Promise<string> {
-    const root = await realpath(top);
-    let cur = root;
-    for (const part of path.split("/")) {
-      cur = join(cur, part);
-      const st = await lstat(cur).catch(() => null);
-      if (!st) await mkdir(cur);
-      else if (st.isSymbolicLink() || !st.isDirectory())
-        throw new SubmoduleError(
-          `submodule path ${path} goes through ${relative(root, cur)}, which is not a folder`,
-        );
-    }
-    const real = await realpath(cur);
-    if (!real.startsWith(root + sep)) throw new SubmoduleError(`submodule path ${path} leaves the work tree`);
-    if ((await readdir(real)).length > 0) throw new SubmoduleError(`submodule folder ${path} is not empty`);
-    return real;
   }
 
   /** Make sure a submodule mirror holds `commit`; true when it had to fetch. */

@@ -12,6 +12,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { createJobRepo } from "../../src/git/job-repo.js";
+import { checkoutSubmodulesFromStores } from "../../src/git/submodule-checkout.js";
 import { bwrapAvailable, createBwrapExecutor } from "../../src/sandbox/bwrap.js";
 import { buildCacheDir, WorkspaceManager } from "../../src/worker/workspace.js";
 
@@ -343,5 +345,42 @@ describe("build tree reuse", () => {
     ]);
     expect(statSync(join(b.dir, "main.c")).mtimeMs).toBeLessThan(Date.UTC(2001, 0, 1));
     for (const w of [b, c, d]) await m.remove(w);
+  });
+});
+
+describe("submodules of a gate's fresh checkout", () => {
+  it("come from the workspace's object stores, without the network, at the recorded commits", async () => {
+    const f = fixture();
+    const m = manager(f.base);
+    const ws = await m.prepare({ repo: acme, sha: f.top2, baseBranch: "main", id: "gate-src" });
+    const gate = join(mkdtempSync(join(tmpdir(), "autofix-gate-")), "checkout");
+    const gitOpts = { helperPath: m.helperPath };
+    await createJobRepo({ dir: gate, objectStores: [join(ws.mirror, "objects")], sha: f.top2, git: gitOpts });
+    // The remotes are gone: nothing may be fetched.
+    execFileSync("rm", ["-rf", f.root]);
+    const r = await checkoutSubmodulesFromStores({
+      dir: gate,
+      commit: f.top2,
+      stores: ws.objectStores ?? [],
+      git: gitOpts,
+    });
+    expect(r.missing).toEqual([]);
+    expect(r.checkedOut).toEqual([
+      { path: "third_party/sub", commit: f.sub1 },
+      { path: "third_party/sub/deps/subsub", commit: f.leaf1 },
+    ]);
+    expect(readFileSync(join(gate, "third_party/sub/deps/subsub/leaf.h"), "utf8")).toBe("#define LEAF 1\n");
+    // With only the main mirror's objects, the submodule is reported missing and left empty.
+    const bare = join(mkdtempSync(join(tmpdir(), "autofix-gate-")), "checkout");
+    await createJobRepo({ dir: bare, objectStores: [join(ws.mirror, "objects")], sha: f.top2, git: gitOpts });
+    const r2 = await checkoutSubmodulesFromStores({
+      dir: bare,
+      commit: f.top2,
+      stores: [join(ws.mirror, "objects")],
+      git: gitOpts,
+    });
+    expect(r2.missing).toEqual([{ path: "third_party/sub", commit: f.sub1 }]);
+    expect(readdirSync(join(bare, "third_party/sub"))).toEqual([]);
+    await m.remove(ws);
   });
 });
