@@ -13,6 +13,7 @@ import type { Outcome } from "../contracts/outcome.js";
 import { importCommits } from "../git/import.js";
 import type { FetchLike } from "../logs/index.js";
 import { codeOwners, committedFiles, recentAuthors } from "../publish/developers.js";
+import { codeSpan } from "../publish/markdown-text.js";
 import { peoplesWorkBeforePr } from "../publish/people.js";
 import { prTitle, renderPrBody } from "../publish/pr-body.js";
 import { upsertDraftPr } from "../publish/pull-request.js";
@@ -284,10 +285,11 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
       ...(input.environment ?? {}),
       sandbox: describeBackend(input.executor.kind),
       // Which image the commands ran in and where it came from (the CI job's, autofix.yml, the worker's).
-      ...(input.executor.details ?? {}),
+      // Repository text (job names, images, the CI command): code spans, never markdown.
+      ...Object.fromEntries(Object.entries(input.executor.details ?? {}).map(([k, v]) => [k, codeSpan(v)])),
       ...(input.request.ciCommand
         ? {
-            "CI command": `${input.request.ciCommand.run.split("\n")[0]!.slice(0, 200)} (${input.request.ciCommand.source})`,
+            "CI command": `${codeSpan(firstLine(input.request.ciCommand.run))} (${codeSpan(input.request.ciCommand.source)})`,
           }
         : {}),
       node: process.version,
@@ -308,4 +310,10 @@ export async function runPipeline(input: PipelineInput): Promise<PipelineOutput>
     ...(problem ? { problem } : {}),
     planned,
   };
+}
+
+/** The first line of a multi-line command, and how many more there are. Pure. */
+function firstLine(command: string): string {
+  const lines = command.trim().split("\n");
+  return `${lines[0]!.slice(0, 200)}${lines.length > 1 ? ` … (+${lines.length - 1} lines)` : ""}`;
 }
