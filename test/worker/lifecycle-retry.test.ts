@@ -24,16 +24,19 @@ describe("job lifecycle: retries, shutdown and card hygiene", () => {
       /Queued[\s\S]*was shut down before the job finished; the job is back in the queue/,
     );
 
-    await bed.start(commandRunner("echo second worker"));
+    // The second worker tells the hand-over as one while it runs: nobody "stopped responding".
+    const resumed = /Resumed after worker \S+ was shut down and put the job back in the queue/;
+    let shown = false;
+    const second = commandRunner("echo second worker");
+    await bed.start(async (ctx) => {
+      shown = await until(() => resumed.test(bed.gh.latest(TARGET) ?? ""), 10_000);
+      return second(ctx);
+    });
     const job = await bed.waitFor("cpu", jobId, ["completed"]);
     expect(job.returnvalue).toMatchObject({ state: "succeeded", message: "command said: second worker" });
     expect(bed.gh.latest(TARGET)).toMatch(/Succeeded/);
-    // The second worker tells the hand-over as one: nobody "stopped responding".
-    const history = bed.gh.history(TARGET);
-    expect(
-      history.some((b) => /Resumed after worker \S+ was shut down and put the job back in the queue/.test(b)),
-    ).toBe(true);
-    expect(history.some((b) => /stopped responding/.test(b))).toBe(false);
+    expect(shown).toBe(true);
+    expect(bed.gh.history(TARGET).some((b) => /stopped responding/.test(b))).toBe(false);
   });
 
   it("a second stop signal aborts the running job at once instead of waiting for the deadline", async () => {
