@@ -131,6 +131,9 @@ export function imageMatchesPrefix(image: string, prefix: string): boolean {
   return next === undefined || next === "/" || next === ":" || next === "@";
 }
 
+/** What an image reference may hold: registry/name:tag@digest characters only. */
+const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,299}$/;
+
 export interface ImageDecision {
   image: string | undefined;
   /** Where the image came from, for the status comment and report. */
@@ -162,11 +165,13 @@ export function chooseImage(
       notes,
       requested: false,
     };
+  const wellFormed = IMAGE_REF.test(wanted) && !wanted.includes("..");
   const allowed =
-    configured.allImages.includes(wanted) || configured.prefixes.some((p) => imageMatchesPrefix(wanted, p));
+    wellFormed &&
+    (configured.allImages.includes(wanted) || configured.prefixes.some((p) => imageMatchesPrefix(wanted, p)));
   if (allowed) return { image: wanted, source: environment.source, notes, requested: wanted !== fallback };
   notes.push(
-    `image ${wanted} (${environment.source}) is not allowed on this worker (AUTOFIX_SANDBOX_IMAGE_PREFIXES${
+    `image ${wellFormed ? wanted : JSON.stringify(wanted.slice(0, 100))} (${environment.source}) is ${wellFormed ? "not allowed on this worker" : "not an image reference"} (AUTOFIX_SANDBOX_IMAGE_PREFIXES${
       configured.prefixes.length ? `: ${configured.prefixes.join(", ")}` : " is not set"
     }): ran the worker's image instead`,
   );

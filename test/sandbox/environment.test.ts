@@ -177,6 +177,16 @@ describe("the image a job may pick", () => {
     expect(chooseImage(env("ghcr.io/tenstorrent-evil/x:1"), p).image).toBe(configured.poolImage);
     expect(chooseImage(env("ghcr.io/tenstorrentx"), p).image).toBe(configured.poolImage);
     expect(imageMatchesPrefix("ghcr.io/tenstorrent/", "ghcr.io/tenstorrent/")).toBe(false);
+    // Under the prefix, but not an image reference (markup, spaces, ..): refused.
+    for (const bad of [
+      "ghcr.io/tenstorrent/<img src=x>",
+      "ghcr.io/tenstorrent/x --privileged",
+      "ghcr.io/tenstorrent/../evil/x",
+    ]) {
+      const d = chooseImage(env(bad), p);
+      expect(d.image, bad).toBe(configured.poolImage);
+      expect(d.notes.join()).toContain("not an image reference");
+    }
   });
 
   it("operator mounts come from the worker's settings, per pool", () => {
