@@ -47,9 +47,11 @@ export async function acceptJob(
   const ownJob =
     existing && delivery ? (await redis.get(deliveryJobKey(deps, delivery))) === existing.jobId : false;
   const enqueued = existing ? null : await deps.queues.enqueue(job);
-  if (enqueued && !enqueued.deduplicated && delivery) {
-    await redis.set(deliveryJobKey(deps, delivery), enqueued.jobId, "EX", DELIVERY_JOB_TTL_SECONDS);
-  }
+  // Which job this delivery queued (for its redelivery); written with the rest below.
+  const remembered =
+    enqueued && !enqueued.deduplicated && delivery
+      ? redis.set(deliveryJobKey(deps, delivery), enqueued.jobId, "EX", DELIVERY_JOB_TTL_SECONDS)
+      : null;
 
   const statusTarget = statusTargetOf(job);
   const loc = locationOf(statusTarget);
@@ -71,14 +73,19 @@ export async function acceptJob(
 
   const jobId = existing?.jobId ?? enqueued!.jobId;
   const pool = existing?.pool ?? job.pool;
-  const [, position] = await Promise.all([
+  // Side by side (each one Redis round trip); all of them are in Redis before the answer.
+  let position = 0;
+  await Promise.all([
+    remembered,
     deps.store.saveLastJob(jobTargetKey(job), job),
-    deps.queues.position(pool, jobId),
+    deps.queues.position(pool, jobId).then(async (p) => {
+      position = p;
+      await webStatusSink(deps, statusTarget).write({
+        ...initialView({ ...job, pool }, jobId, deps.now()),
+        queuePosition: p,
+      });
+    }),
   ]);
-  await webStatusSink(deps, statusTarget).write({
-    ...initialView({ ...job, pool }, jobId, deps.now()),
-    queuePosition: position,
-  });
   deps.log.info(
     {
       jobId,

@@ -72,13 +72,13 @@ describe("the webhook's answer", () => {
 
   it("a stalled permission read: 503 from the read limit (not Probot's 202), no job; the redelivery makes one job", async () => {
     bed = await webhookBed({
-      settings: { AUTOFIX_WEBHOOK_READ_BUDGET_SECONDS: 1, AUTOFIX_WEBHOOK_REQUEST_TIMEOUT_SECONDS: 0.3 },
+      settings: { AUTOFIX_WEBHOOK_READ_BUDGET_SECONDS: 3, AUTOFIX_WEBHOOK_REQUEST_TIMEOUT_SECONDS: 1.5 },
     });
     bed.gh.fault({ method: "GET", path: permissionPath, stall: true, times: 1 });
     const id = deliveryId("stall");
     const first = await bed.post(commandPayload(3), { id });
     expect(first.status).toBe(503);
-    expect(first.body).toContain(`GitHub did not answer GET ${permissionPath} within 0.3 s`);
+    expect(first.body).toContain(`GitHub did not answer GET ${permissionPath} within 1.5 s`);
     expect(await bed.jobs()).toHaveLength(0);
     // The stalled request was given up (its connection closed), not left hanging.
     await until(() => bed!.gh.stalled() === 0);
@@ -180,10 +180,11 @@ describe("the label and CI runs, bounded the same way", () => {
     expect(await bed.jobs()).toHaveLength(0);
     bed.startDrainer({ writeMs: 5, contentMs: 5 });
     const n = p.issue.number as number;
-    await until(() => replies(bed!.gh, n).length > 0, 10_000);
-    // Two failed attempts of one delivery: one reply.
-    const { pending } = await bed.outbox.depth();
-    expect(pending.reply).toBe(0);
+    // Two failed attempts of one delivery: one reply, once the outbox has nothing left.
+    await until(
+      async () => replies(bed!.gh, n).length > 0 && (await bed!.outbox.depth()).pending.reply === 0,
+      10_000,
+    );
     expect(replies(bed.gh, n)).toHaveLength(1);
     expect(replies(bed.gh, n)[0]).toContain("remove the `autofix` label and add it again");
   });
