@@ -105,6 +105,17 @@ export interface FakeGitHub {
   pulls: FakePull[];
   issues: Array<{ number: number; title: string; body: string; labels: string[]; state: string }>;
   reactions: Array<{ commentId: number; content: string }>;
+  /** What `GET /search/issues` finds (every query in the repository gets these); the queries asked, in order. */
+  search: {
+    items: Array<{
+      number: number;
+      title: string;
+      body?: string;
+      user: { login: string; type: string };
+      pull_request?: unknown;
+    }>;
+    queries: string[];
+  };
   /** Actions jobs by id; listed per run attempt under `runId/attempt`. */
   jobs: Map<number, FakeActionsJob>;
   attempts: Map<string, number[]>;
@@ -165,6 +176,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const pulls: FakePull[] = [];
   const issues: FakeGitHub["issues"] = [];
   const reactions: FakeGitHub["reactions"] = [];
+  const search: FakeGitHub["search"] = { items: [], queries: [] };
   const jobs = new Map<number, FakeActionsJob>();
   const attempts = new Map<string, number[]>();
   let nextId = 1000;
@@ -267,6 +279,16 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       c.edits.push(c.body);
       log.push({ target: c.issue, body: c.body });
       return send(200, { id: c.id, body: c.body });
+    }
+    if (req.method === "GET" && path === "/search/issues") {
+      const q = url.searchParams.get("q") ?? "";
+      search.queries.push(q);
+      const repoQ = /repo:(\S+)/.exec(q)?.[1];
+      const items = search.items.map((i) => ({
+        ...i,
+        html_url: `https://github.com/${repoQ}/${i.pull_request ? "pull" : "issues"}/${i.number}`,
+      }));
+      return send(200, { total_count: items.length, incomplete_results: false, items });
     }
     const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     if (repoMatch) {
@@ -485,6 +507,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     pulls,
     issues,
     reactions,
+    search,
     jobs,
     attempts,
     history: (target) => log.filter((l) => l.target === target).map((l) => l.body),
