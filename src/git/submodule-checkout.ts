@@ -1,5 +1,5 @@
-import { lstat, mkdir, readdir, realpath } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { lstat, mkdir, readdir, readFile, realpath } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { createJobRepo } from "./job-repo.js";
 import { type GitOptions, remoteGit, remoteGitOk } from "./remote.js";
 import { checkSubmodulePath, joinSubmodulePath, parseLsTree, SubmoduleError } from "./submodules.js";
@@ -83,4 +83,37 @@ export async function checkoutSubmodulesFromStores(i: StoresCheckoutInput): Prom
   };
   await visit(i.dir, i.commit, "", 0);
   return out;
+}
+
+/**
+ * The object stores the submodule repositories nested in a work tree borrow from (their
+ * `objects/info/alternates`), absolute, without duplicates: what a gate's checkout needs for
+ * its submodules. Read as files, walking real folders only (no link is followed), and only
+ * before anything of the model's ran (at setup). The top repository's own `.git` is skipped.
+ */
+export async function nestedObjectStores(workTree: string): Promise<string[]> {
+  const found = new Set<string>();
+  const walk = async (dir: string, top: boolean): Promise<void> => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = join(dir, e.name);
+      if (e.name === ".git") {
+        if (top) continue;
+        const objects = join(p, "objects");
+        const text = await readFile(join(objects, "info", "alternates"), "utf8").catch(() => "");
+        for (const line of text.split("\n").map((l) => l.trim()))
+          if (line && !line.startsWith("#")) found.add(resolve(objects, line));
+        continue;
+      }
+      await walk(p, false);
+    }
+  };
+  await walk(workTree, true);
+  return [...found];
 }

@@ -12,9 +12,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { borrowedObjectStores, createGateCheckout } from "../../src/agent/phases/checkout.js";
 import { createJobRepo } from "../../src/git/job-repo.js";
-import { checkoutSubmodulesFromStores } from "../../src/git/submodule-checkout.js";
+import { checkoutSubmodulesFromStores, nestedObjectStores } from "../../src/git/submodule-checkout.js";
 import { bwrapAvailable, createBwrapExecutor } from "../../src/sandbox/bwrap.js";
+import { createHostExecutor } from "../../src/sandbox/host.js";
 import { buildCacheDir, WorkspaceManager } from "../../src/worker/workspace.js";
 
 /**
@@ -382,5 +384,30 @@ describe("submodules of a gate's fresh checkout", () => {
     expect(r2.missing).toEqual([{ path: "third_party/sub", commit: f.sub1 }]);
     expect(readdirSync(join(bare, "third_party/sub"))).toEqual([]);
     await m.remove(ws);
+  });
+});
+
+describe("the gate's checkout", () => {
+  it("has the commit's submodules, from the stores read at setup", async () => {
+    const f = fixture();
+    const m = manager(f.base);
+    const ws = await m.prepare({ repo: acme, sha: f.top2, baseBranch: "main", id: "gate" });
+    // What the agent's setup reads before the model runs.
+    const stores = [
+      ...new Set([...(await borrowedObjectStores(ws.dir)), ...(await nestedObjectStores(ws.dir))]),
+    ];
+    expect(stores.sort()).toEqual([...(ws.objectStores ?? [])].sort());
+    const exec = createHostExecutor({ workspace: ws.dir, env: {}, cards: [], jobId: "gate-test" });
+    const gate = await createGateCheckout({ exec, trustedStores: stores, base: f.top2, commit: f.top2 });
+    try {
+      expect(readFileSync(join(gate.dir, "third_party/sub/deps/subsub/leaf.h"), "utf8")).toBe(
+        "#define LEAF 1\n",
+      );
+      expect(git(join(gate.dir, "third_party/sub"), ["rev-parse", "HEAD"])).toBe(f.sub1);
+    } finally {
+      await gate.dispose();
+      await exec.dispose();
+      await m.remove(ws);
+    }
   });
 });

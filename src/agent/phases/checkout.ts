@@ -2,6 +2,7 @@ import { lstat, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { importCommits } from "../../git/import.js";
 import { SAFE_GIT_CONFIG, SAFE_GIT_ENV } from "../../git/safe.js";
+import { checkoutSubmodulesFromStores } from "../../git/submodule-checkout.js";
 import { scrubEnv } from "../../sandbox/env.js";
 import type { JobExecutor } from "../../sandbox/executor.js";
 import { createHostExecutor } from "../../sandbox/host.js";
@@ -139,6 +140,15 @@ export async function createGateCheckout(o: GateCheckoutInput): Promise<GateChec
     await hostGit(dir, ["-c", "checkout.workers=0", "checkout", "--quiet", "--detach", o.commit], sig);
     const head = (await hostGit(dir, ["rev-parse", "HEAD"], sig)).stdout.trim();
     if (head !== o.commit) throw new GateCheckoutError(`the gate checkout is at ${head}, not ${o.commit}`);
+    // The commit's submodules, from the stores the workspace's submodules came from (no
+    // network). One no store holds (a gitlink without a URL, which the workspace left empty
+    // too, or one the model moved) stays empty, as in the workspace: the gate's build says so.
+    await checkoutSubmodulesFromStores({
+      dir,
+      commit: o.commit,
+      stores,
+      git: { helperPath: "/dev/null", ...sig },
+    });
     const dirty = (await hostGit(dir, ["status", "--porcelain", "--ignored", "--untracked-files=all"], sig))
       .stdout;
     if (dirty.trim()) throw new GateCheckoutError(`the gate checkout is not clean: ${dirty.slice(0, 200)}`);

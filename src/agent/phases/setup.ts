@@ -1,3 +1,4 @@
+import { nestedObjectStores } from "../../git/submodule-checkout.js";
 import { redact } from "../../shared/redact.js";
 import { changedPaths, git, isGitRepo, revParse } from "../git.js";
 import { loadPrompts, type PromptTemplates } from "../prompts.js";
@@ -22,7 +23,10 @@ export async function setup(
     const prompts = await loadPrompts(run.options.promptsRoot);
     if (!(await isGitRepo(exec))) throw new AgentSetupError(`${workspace} is not a git checkout`);
     // Before anything of the model's runs: where the base's objects really come from.
-    run.trustedStores = await borrowedObjectStores(workspace);
+    // Submodules are repositories of their own with their own stores: the gate's checkout needs them too.
+    run.trustedStores = [
+      ...new Set([...(await borrowedObjectStores(workspace)), ...(await nestedObjectStores(workspace))]),
+    ];
     const head = await revParse(exec, "HEAD");
     const base = await revParse(exec, baseSha);
     if (head !== base)
