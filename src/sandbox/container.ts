@@ -501,3 +501,29 @@ export async function engineAvailable(
   const r = await runProcess(argv, { env, timeoutMs: 30_000 });
   return { ok: r.exitCode === 0, detail: r.output.trim().split("\n").slice(0, 3).join(" | ") };
 }
+
+/**
+ * Make sure an image is in the engine's store: present, or pulled (with the engine's own
+ * credentials, never the job's; CI images are large, so the bound is long). Pull output is
+ * the engine's; only its last lines come back on failure.
+ */
+export async function ensureImage(
+  engine: ContainerEngineOptions,
+  image: string,
+  timeoutMs = 60 * 60_000,
+): Promise<{ ok: true; pulled: boolean } | { ok: false; detail: string }> {
+  const call = (args: string[], ms: number) => {
+    const { argv, env } = engineCommand(engine, args);
+    return runProcess(argv, { env, cwd: "/", timeoutMs: ms, headBytes: 0, tailBytes: 8 * 1024 });
+  };
+  const present = await call(["image", "inspect", "--format", "{{.Id}}", image], 60_000);
+  if (present.exitCode === 0) return { ok: true, pulled: false };
+  const pulled = await call(["pull", "--quiet", image], timeoutMs);
+  if (pulled.exitCode === 0) return { ok: true, pulled: true };
+  return {
+    ok: false,
+    detail: pulled.timedOut
+      ? "the pull timed out"
+      : (pulled.stderr.trim() || pulled.stdout.trim()).split("\n").slice(-3).join(" | ").slice(0, 400),
+  };
+}

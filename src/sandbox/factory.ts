@@ -5,6 +5,7 @@ import {
   type ContainerEngineOptions,
   containerExecutorFactory,
   engineAvailable,
+  ensureImage,
   removeStaleContainers,
 } from "./container.js";
 import type { ExecutorFactory, ExecutorKind, ExecutorSpec, JobExecutor } from "./executor.js";
@@ -87,6 +88,18 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
         allImages: [...(s.image ? [s.image] : []), ...Object.values(s.poolImages)],
         prefixes: s.imagePrefixes ?? [],
       });
+      // The job's own image is pulled beforehand (a CI image is large); one that cannot be had falls back.
+      if (decision.requested && decision.image) {
+        const have = await ensureImage(s.engine, decision.image);
+        if (!have.ok) {
+          decision.notes.push(
+            `could not pull ${decision.image}: ${have.detail}; ran the worker's image instead`,
+          );
+          decision.image = (spec.pool ? s.poolImages[spec.pool] : undefined) ?? s.image;
+          decision.source = "worker default";
+          decision.requested = false;
+        }
+      }
       const image = decision.image;
       if (!image)
         throw new Error(`no container image for pool ${spec.pool ?? "(none)"}: set AUTOFIX_SANDBOX_IMAGE`);
@@ -106,7 +119,6 @@ export async function createSandbox(s: SandboxSettings, probe?: SandboxProbe): P
         ...(fromJob?.workdir ? { mountPath: fromJob.workdir } : {}),
         ...(fromJob && Object.keys(fromJob.env).length ? { extraEnv: fromJob.env } : {}),
         ...(shm ? { shmSize: shm } : {}),
-        ...(decision.requested ? { pull: "missing" as const } : {}),
         ...(s.engine.runArgs ? { runArgs: s.engine.runArgs } : {}),
         details: {
           image: `${image} (${decision.source})`,

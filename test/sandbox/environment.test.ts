@@ -343,4 +343,14 @@ describe.skipIf(skip || !asRoot)("the container backend runs the job's environme
       /docker\.io\/attacker\/evil:latest .* is not allowed on this worker/,
     );
   }, 120_000);
+
+  it("an allowed image that cannot be pulled falls back to the worker's image and says so", async () => {
+    const id = `env-nopull-${rand}`;
+    const exec = await make(id, { ...ciEnv, image: `localhost/autofix-ci-images/absent:${rand}` });
+    expect((await exec.run("pwd")).stdout).toBe(`${fx.workspace}\n`);
+    expect(await imageOf(id)).toBe(workerImage);
+    expect(exec.details?.["environment notes"]).toMatch(
+      /could not pull localhost\/autofix-ci-images\/absent:.*ran the worker's image instead/,
+    );
+  }, 180_000);
 });
