@@ -137,6 +137,8 @@ export async function onCheckCompleted(context: CheckContext, deps: TriggerDeps)
       detail: `checks of ${sha.slice(0, 10)}, not the PR's head ${pr.head.sha.slice(0, 10)}`,
     };
 
+  // `/autofix why` on the fix PR shows its target's decisions too.
+  await deps.store.decisions.link(targetSubject({ ...repo, number }), targetSubject(target));
   const summary = summarizeChecks(await checkRunsOf(octokit, repo, sha), POOL_NAMES);
   const headline = ciHeadline(summary);
   const body = clampBody(

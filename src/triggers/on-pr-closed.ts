@@ -34,6 +34,7 @@ export async function onPullRequestClosed(
   const target = targetOfBranch(repo, pr.head.ref);
   if (!target) return { decision: "ignored", detail: `branch ${pr.head.ref} names no target` };
   const subject = targetSubject(target);
+  await deps.store.decisions.link(targetSubject({ ...repo, number: pr.number }), subject);
   const fingerprint = await deps.store.fingerprintOfTracking(subject);
   const now = deps.now();
   if (pr.merged) {

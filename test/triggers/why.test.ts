@@ -139,6 +139,8 @@ describe("/autofix why answers from the recorded decisions (through the webhook)
     p.check_suite.pull_requests = [];
     await h.deliver("check_suite", p);
     const answer = await why(tracking);
+    // Asked on the fix PR itself, the answer is its target's.
+    expect(await why(pr.number)).toContain("**CI on the fix**: CI on the fix:");
     expect(answer).toContain(
       `**CI on the fix**: CI on the fix: ❌ 1 of 2 failed on N300: \`models (N300)\` (timed_out) (PR #${pr.number}, commit abababab`,
     );
