@@ -176,6 +176,10 @@ class ByteReader {
       yield take;
     }
   }
+  /** End the source (a zstd process, a file stream) even when the archive was refused half-way. */
+  async close() {
+    await this.it.return?.(undefined).catch(() => {});
+  }
   async skip(n: number) {
     for await (const _ of this.chunks(n)) {
       /* discard */
@@ -217,74 +221,78 @@ function parsePax(text: string): Record<string, string> {
 /** Extract a tar stream below root, checking every entry. */
 async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: Budget, created: string[]) {
   const r = new ByteReader(src);
-  let pax: Record<string, string> = {};
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  let files = 0;
-  for (;;) {
-    const h = await r.read(512);
-    if (!h || h.every((b) => b === 0)) break;
-    const type = String.fromCharCode(h[156]!) || "0";
-    const size = pax.size ? Number(pax.size) : octal(h.subarray(124, 136));
-    const padded = Math.ceil(size / 512) * 512;
-    if (type === "x" || type === "g" || type === "L" || type === "K") {
-      if (size > 1024 * 1024) throw new ArtifactError("a tar header record is larger than 1 MB: refused");
-      const body = await r.read(padded);
-      if (!body) throw new ArtifactError("the archive ends in a header");
-      const text = body.subarray(0, size).toString("utf8");
-      if (type === "x") pax = { ...pax, ...parsePax(text) };
-      else if (type === "L") longName = text.replace(/\0.*$/s, "");
-      else if (type === "K") longLink = text.replace(/\0.*$/s, "");
-      continue;
-    }
-    const prefix = cstr(h.subarray(345, 500));
-    const rawName =
-      pax.path ?? longName ?? (prefix ? `${prefix}/${cstr(h.subarray(0, 100))}` : cstr(h.subarray(0, 100)));
-    const linkName = pax.linkpath ?? longLink ?? cstr(h.subarray(157, 257));
-    pax = {};
-    longName = undefined;
-    longLink = undefined;
-    budget.entry();
-    const name = safeEntryName(rawName);
-    if (name === null)
-      throw new ArtifactError(`the archive entry "${rawName}" leaves the destination: refused`);
-    const mode = octal(h.subarray(100, 108));
-    if (name === "") {
-      await r.skip(padded);
-      continue;
-    }
-    if (type === "5") {
-      const target = await prepareParent(root, `${name}/x`, created);
-      void target;
-      await r.skip(padded);
-      continue;
-    }
-    if (type === "2") {
-      if (linkName.startsWith("/"))
-        throw new ArtifactError(`the link ${name} -> ${linkName} is absolute: refused`);
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(name), linkName));
-      if (resolved === ".." || resolved.startsWith("../"))
-        throw new ArtifactError(`the link ${name} -> ${linkName} leaves the destination: refused`);
+  try {
+    let pax: Record<string, string> = {};
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let files = 0;
+    for (;;) {
+      const h = await r.read(512);
+      if (!h || h.every((b) => b === 0)) break;
+      const type = String.fromCharCode(h[156]!) || "0";
+      const size = pax.size ? Number(pax.size) : octal(h.subarray(124, 136));
+      const padded = Math.ceil(size / 512) * 512;
+      if (type === "x" || type === "g" || type === "L" || type === "K") {
+        if (size > 1024 * 1024) throw new ArtifactError("a tar header record is larger than 1 MB: refused");
+        const body = await r.read(padded);
+        if (!body) throw new ArtifactError("the archive ends in a header");
+        const text = body.subarray(0, size).toString("utf8");
+        if (type === "x") pax = { ...pax, ...parsePax(text) };
+        else if (type === "L") longName = text.replace(/\0.*$/s, "");
+        else if (type === "K") longLink = text.replace(/\0.*$/s, "");
+        continue;
+      }
+      const prefix = cstr(h.subarray(345, 500));
+      const rawName =
+        pax.path ?? longName ?? (prefix ? `${prefix}/${cstr(h.subarray(0, 100))}` : cstr(h.subarray(0, 100)));
+      const linkName = pax.linkpath ?? longLink ?? cstr(h.subarray(157, 257));
+      pax = {};
+      longName = undefined;
+      longLink = undefined;
+      budget.entry();
+      const name = safeEntryName(rawName);
+      if (name === null)
+        throw new ArtifactError(`the archive entry "${rawName}" leaves the destination: refused`);
+      const mode = octal(h.subarray(100, 108));
+      if (name === "") {
+        await r.skip(padded);
+        continue;
+      }
+      if (type === "5") {
+        const target = await prepareParent(root, `${name}/x`, created);
+        void target;
+        await r.skip(padded);
+        continue;
+      }
+      if (type === "2") {
+        if (linkName.startsWith("/"))
+          throw new ArtifactError(`the link ${name} -> ${linkName} is absolute: refused`);
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(name), linkName));
+        if (resolved === ".." || resolved.startsWith("../"))
+          throw new ArtifactError(`the link ${name} -> ${linkName} leaves the destination: refused`);
+        const target = await prepareParent(root, name, created);
+        const st = await lstat(target).catch(() => null);
+        if (st?.isDirectory()) throw new ArtifactError(`${name} is a folder; the archive has a link there`);
+        if (st) await unlink(target);
+        await symlink(linkName, target);
+        created.push(target);
+        await r.skip(padded);
+        continue;
+      }
+      if (type === "1") throw new ArtifactError(`the hard link ${name} -> ${linkName} is refused`);
+      if (type !== "0" && type !== "\0" && type !== "7")
+        throw new ArtifactError(
+          `the archive entry ${name} is a special file (type ${JSON.stringify(type)}): refused`,
+        );
       const target = await prepareParent(root, name, created);
-      const st = await lstat(target).catch(() => null);
-      if (st?.isDirectory()) throw new ArtifactError(`${name} is a folder; the archive has a link there`);
-      if (st) await unlink(target);
-      await symlink(linkName, target);
-      created.push(target);
-      await r.skip(padded);
-      continue;
+      await writeEntry(target, mode, Readable.from(r.chunks(size)), budget, created);
+      await r.skip(padded - size);
+      files++;
     }
-    if (type === "1") throw new ArtifactError(`the hard link ${name} -> ${linkName} is refused`);
-    if (type !== "0" && type !== "\0" && type !== "7")
-      throw new ArtifactError(
-        `the archive entry ${name} is a special file (type ${JSON.stringify(type)}): refused`,
-      );
-    const target = await prepareParent(root, name, created);
-    await writeEntry(target, mode, Readable.from(r.chunks(size)), budget, created);
-    await r.skip(padded - size);
-    files++;
+    return files;
+  } finally {
+    await r.close();
   }
-  return files;
 }
 
 /** zstd -dc as a stream. */
