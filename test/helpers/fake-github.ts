@@ -138,10 +138,19 @@ export function testPrivateKey(): string {
   return cachedKey;
 }
 
-async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** Request bodies read ahead of a late answer (a client that gave up meanwhile still gets its write done). */
+const readAhead = new WeakMap<IncomingMessage, string>();
+
+async function rawBody(req: IncomingMessage): Promise<string> {
+  const ahead = readAhead.get(req);
+  if (ahead !== undefined) return ahead;
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await rawBody(req);
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
@@ -218,6 +227,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       }
       if (fault.delayMs) {
         entry.fault = "delay";
+        // Like GitHub, the write happens even if the client stops waiting for the answer.
+        readAhead.set(req, await rawBody(req));
         await new Promise((r) => setTimeout(r, fault.delayMs));
       }
       if (fault.status && fault.after) {

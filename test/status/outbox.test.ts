@@ -17,6 +17,7 @@ import {
 } from "../../src/status/outbox/index.js";
 import { renderStatus } from "../../src/status/render.js";
 import { type FakeGitHub, startFakeGitHub } from "../helpers/fake-github.js";
+import { memoryLogger } from "../helpers/github.js";
 import { sampleJob } from "../helpers/jobs.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { until } from "../worker/helpers/proc.js";
@@ -153,7 +154,8 @@ describe("the outbox: one writer per status comment", () => {
 
   it("four (and more) 500s on the final edit: the final state lands once GitHub recovers", async () => {
     const { fake, prefix } = await setup();
-    const worker = processOf(fake, prefix);
+    const mem = memoryLogger();
+    const worker = processOf(fake, prefix, { log: mem.log });
     worker.drainer.start();
     const t0 = Date.now();
     await worker.outbox.status(issue(3), INST, view("running", 3, t0), { jobId: "job-3", pool: "n150" });
@@ -168,6 +170,40 @@ describe("the outbox: one writer per status comment", () => {
     expect(failed).toHaveLength(6);
     expect(statusComments(fake, "tenstorrent/tt-metal#3")).toHaveLength(1);
     expect(await until(() => drained(worker.outbox))).toBe(true);
+    // The operator reads the outage and its end in the log.
+    const lines = mem.lines();
+    expect(lines.filter((l) => l.msg === "outbox: GitHub write failed; retrying")).toHaveLength(6);
+    expect(
+      await until(() =>
+        mem
+          .lines()
+          .some(
+            (l) =>
+              l.msg === "outbox caught up: every GitHub write that waited has been delivered" &&
+              l.lateWrites === 1,
+          ),
+      ),
+    ).toBe(true);
+  });
+
+  it("a reply GitHub created but never answered for is not posted twice", async () => {
+    const { fake, prefix } = await setup();
+    // The retry comes after GitHub finished the first create (backoff 2 s > 600 ms late answer).
+    const p = processOf(fake, prefix, { requestTimeoutMs: 200, backoff: { baseMs: 2_000, maxMs: 2_000 } });
+    // The first create is held past the drainer's timeout, then made: GitHub did it, we never heard.
+    fake.fault({
+      method: "POST",
+      path: "/repos/tenstorrent/tt-metal/issues/8/comments",
+      delayMs: 600,
+      times: 1,
+    });
+    expect(await p.outbox.reply(issue(8), INST, "Already queued", { id: "delivery-8" })).toBe(true);
+    p.drainer.start();
+    expect(await until(() => drained(p.outbox))).toBe(true);
+    expect(await until(() => fake.history("tenstorrent/tt-metal#8").length > 0)).toBe(true);
+    const replies = [...fake.comments.values()].filter((c) => c.issue === "tenstorrent/tt-metal#8");
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.body).toMatch(/^Already queued\n<!-- autofix:outbox delivery-8 -->$/);
   });
 
   it("a recorded comment a person deleted (404): a new one is created, once", async () => {
