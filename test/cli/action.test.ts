@@ -462,10 +462,11 @@ describe("the action's pure parts", () => {
       "fix_minutes=12",
       "--budget",
       "max_cost_usd=4.5",
+      // publish: false with a token: the token still reads the url's logs; a dry run pushes nothing.
+      "--dry-run",
     ]);
-    // publish: false keeps the token away from autofix run, so nothing can be pushed.
     expect(r.plan.env).toMatchObject({
-      GITHUB_TOKEN: undefined,
+      GITHUB_TOKEN: "ghs_x",
       GH_TOKEN: undefined,
       AUTOFIX_MODEL: "claude-x",
     });

@@ -148,12 +148,15 @@ export function planAction(env: NodeJS.ProcessEnv): ActionPlanResult {
   const publish = bool("publish", input("publish"), problems) ?? true;
   const token = input("github-token").trim();
   const runEnv: Record<string, string | undefined> = {
-    // autofix run reads the token from GITHUB_TOKEN or GH_TOKEN: only the input's, only when publishing
-    // (or reading an Actions url) is wanted.
-    GITHUB_TOKEN: publish && token ? token : undefined,
+    // autofix run reads the token from GITHUB_TOKEN or GH_TOKEN: only the input's.
+    GITHUB_TOKEN: token || undefined,
     GH_TOKEN: undefined,
   };
-  if (!publish) notes.push("publish is false: nothing is pushed or opened; the fix stays on the runner");
+  if (!publish) {
+    // The token still reads an Actions url's logs; a dry run publishes nothing.
+    if (token && !dryRun) args.push("--dry-run");
+    notes.push("publish is false: nothing is pushed or opened; the fix stays on the runner");
+  }
   if (publish && !token) notes.push('no "github-token": nothing is pushed or opened');
   const key = input("anthropic-api-key").trim();
   if (key) runEnv.ANTHROPIC_API_KEY = key;
