@@ -83,16 +83,21 @@ export function loopDecision(f: LoopFacts): LoopDecision {
   };
 }
 
-/** Whether a pull request is one of the app's fix PRs: its branch prefix, in the repository itself, opened by a bot. Pure. */
+/**
+ * Whether a pull request is one of the app's fix PRs: its branch prefix, in the repository
+ * itself, opened by a bot, with the body's Autofix marker. Pure.
+ */
 export function isAutofixPr(
   pr: {
     head: { ref: string; repo?: { full_name: string } | null };
     user?: { type?: string; login?: string } | null;
+    body?: string | null;
   },
   repoFullName: string,
 ): boolean {
   return (
     pr.head.ref.startsWith(BRANCH_PREFIX) &&
+    (pr.body ?? "").includes("<!-- autofix:pr -->") &&
     pr.head.repo?.full_name?.toLowerCase() === repoFullName.toLowerCase() &&
     (pr.user?.type === "Bot" || /\[bot\]$/i.test(pr.user?.login ?? ""))
   );

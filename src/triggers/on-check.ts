@@ -88,7 +88,7 @@ async function statusCommentOf(
   target: { owner: string; repo: string; number: number },
 ): Promise<{ id: number; body: string } | null> {
   const key = `${target.owner}/${target.repo}#${target.number}`;
-  const { data } = await octokit.rest.issues.listComments({
+  const data = await octokit.paginate(octokit.rest.issues.listComments, {
     owner: target.owner,
     repo: target.repo,
     issue_number: target.number,

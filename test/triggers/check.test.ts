@@ -137,6 +137,7 @@ describe("CI on the fix (check_run.completed through the webhook)", () => {
     gh.state.config = "ci_on_fix:\n  dispatch: [t3000-unit-tests.yaml]\n";
     const p = examplePayload("pull_request", "opened");
     p.pull_request.number = pr.number;
+    p.pull_request.body = PR_BODY;
     p.pull_request.user = { ...p.pull_request.user, login: "autofix[bot]", type: "Bot" };
     p.pull_request.head = { ...p.pull_request.head, ref: pr.head.ref, sha: SHA, repo: { ...p.repository } };
     await h.deliver("pull_request", p);

@@ -389,6 +389,7 @@ export function closedPrPayload(pr: LoopPull, merged: boolean, by = "maintainer"
   const p = examplePayload("pull_request", "closed");
   p.pull_request.number = pr.number;
   p.pull_request.merged = merged;
+  p.pull_request.body = pr.body;
   p.pull_request.closed_at = "2026-11-24T09:00:00Z";
   p.pull_request.user = { ...p.pull_request.user, ...pr.user };
   p.pull_request.head = {

@@ -83,7 +83,7 @@ describe("loop breakers of automatic jobs (through the webhook)", () => {
     gh.state.pulls.push({
       number: 90,
       head: { ref: "autofix/my-own-idea", sha: "3".repeat(40) },
-      body: "",
+      body: "<!-- autofix:pr --> (quoted by a person)",
       user: { login: "dev", type: "User" },
       state: "open",
       html_url: "https://github.com/x/y/pull/90",
