@@ -37,9 +37,13 @@ export function roleAllows(role: string): boolean {
   return (ALLOWED_ROLES as readonly string[]).includes(role);
 }
 
-/** A small TTL cache so a burst of comments from one person costs one lookup. */
+/**
+ * A small TTL cache so a burst of comments from one person costs one lookup: concurrent
+ * lookups of one key share one request; a failed lookup is not kept.
+ */
 export class PermissionCache {
   #entries = new Map<string, { role: string; expires: number }>();
+  #inFlight = new Map<string, Promise<string>>();
   constructor(
     private readonly ttlMs = 60_000,
     private readonly now: () => number = Date.now,
@@ -59,6 +63,27 @@ export class PermissionCache {
     if (this.#entries.size > 10_000) this.#entries.clear();
     this.#entries.set(key, { role, expires: this.now() + this.ttlMs });
   }
+
+  /** The kept role, or the one `fetch` gives (one request per key at a time). */
+  async load(key: string, fetch: () => Promise<string>): Promise<string> {
+    const kept = this.get(key);
+    if (kept !== undefined) return kept;
+    const pending = this.#inFlight.get(key);
+    if (pending) return pending;
+    const p = fetch().then(
+      (role) => {
+        this.#inFlight.delete(key);
+        this.set(key, role);
+        return role;
+      },
+      (err: unknown) => {
+        this.#inFlight.delete(key);
+        throw err;
+      },
+    );
+    this.#inFlight.set(key, p);
+    return p;
+  }
 }
 
 export async function authorizeSender(
@@ -73,19 +98,18 @@ export async function authorizeSender(
     return allowed ? { allowed: true, reason: "allowlisted-bot" } : { allowed: false, reason: "bot" };
   }
   const key = `${repo.owner}/${repo.repo}:${sender.login}`.toLowerCase();
-  let role = cache.get(key);
-  if (role === undefined) {
-    try {
+  let role: string;
+  try {
+    role = await cache.load(key, async () => {
       const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
         ...repo,
         username: sender.login,
       });
-      role = roleOf(data);
-      cache.set(key, role);
-    } catch (err) {
-      if (isGitHubTrouble(err)) throw err;
-      return { allowed: false, reason: "lookup-failed", error: (err as Error).message };
-    }
+      return roleOf(data);
+    });
+  } catch (err) {
+    if (isGitHubTrouble(err)) throw err;
+    return { allowed: false, reason: "lookup-failed", error: (err as Error).message };
   }
   return roleAllows(role)
     ? { allowed: true, reason: "permission", role }

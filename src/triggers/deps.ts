@@ -3,6 +3,8 @@ import type { JobQueues } from "../queue/queues.js";
 import type { Logger } from "../shared/logger.js";
 import type { Outbox } from "../status/outbox/index.js";
 import type { PermissionCache } from "./authorize.js";
+import type { ReadCache } from "./read-cache.js";
+import type { LoadedConfig } from "./repo-config.js";
 import type { TriggerStore } from "./store.js";
 
 /** Everything the trigger handlers use from outside; tests build their own. */
@@ -16,6 +18,10 @@ export interface TriggerDeps {
   outbox: Outbox;
   store: TriggerStore;
   permissions: PermissionCache;
+  /** The repository config per repository, for a short while (a burst reads it once). */
+  configs?: ReadCache<LoadedConfig>;
+  /** Default-branch tips, for a few seconds (a burst on one repository looks it up once). */
+  heads?: ReadCache<{ sha: string; ref: string }>;
   log: Logger;
   now: () => Date;
 }

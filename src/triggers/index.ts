@@ -12,6 +12,7 @@ import { onIssueComment } from "./on-comment.js";
 import { onLabeled } from "./on-label.js";
 import { onPullRequestClosed } from "./on-pr-closed.js";
 import { onPush } from "./on-push.js";
+import { ReadCache } from "./read-cache.js";
 import { bindDelivery } from "./respond.js";
 import { TriggerStore } from "./store.js";
 
@@ -26,6 +27,9 @@ export type DecisionListener = (event: string, record: DecisionRecord) => void;
 /** The defaults of the webhook's read limits (settings AUTOFIX_WEBHOOK_*). */
 export const DEFAULT_READ_BUDGET_SECONDS = 5;
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 3;
+/** How long the web reuses a repository's `.github/autofix.yml`, and a default branch's tip. */
+export const CONFIG_CACHE_SECONDS = 60;
+export const HEAD_CACHE_SECONDS = 10;
 
 /**
  * Wrap a handler: a webhook delivery is handled once (GitHub redelivers, and retries on
@@ -120,6 +124,8 @@ export function createTriggerDeps(
     outbox,
     store: new TriggerStore(queues.connection, settings.AUTOFIX_QUEUE_PREFIX),
     permissions: new PermissionCache(),
+    configs: new ReadCache(CONFIG_CACHE_SECONDS * 1000),
+    heads: new ReadCache(HEAD_CACHE_SECONDS * 1000),
     log,
     now,
   };

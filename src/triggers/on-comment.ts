@@ -55,7 +55,7 @@ async function handleCommand(
   // The config (for allowed_bots) and a person's permission do not depend on each other.
   const senderInfo = { login: sender.login, type: sender.type };
   const [loaded, personAuth] = await Promise.all([
-    loadRepoConfig(context),
+    loadRepoConfig(context, deps.configs),
     isBot(senderInfo) ? null : authorizeSender(octokit, repo, senderInfo, [], deps.permissions),
   ]);
   const allowedBots = loaded.ok ? loaded.config.allowed_bots : [];
@@ -232,7 +232,7 @@ async function runCommand(
         await reply(octokit, target, `\`/autofix\`: ${built.error}. Nothing was queued.\n\n${USAGE}`);
         return { decision: "invalid-command", detail: built.error };
       }
-      const head = await resolveHead(octokit, t);
+      const head = await resolveHead(octokit, t, deps.heads);
       const job = buildJob(t, head, {
         source: "comment",
         request: built.request,

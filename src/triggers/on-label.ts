@@ -53,7 +53,7 @@ async function handleLabel(
   };
   const repo = { owner: repository.owner.login, repo: repository.name };
 
-  const loaded = await loadRepoConfig(context);
+  const loaded = await loadRepoConfig(context, deps.configs);
   const triggerLabel = loaded.ok ? loaded.config.trigger_label : DEFAULT_TRIGGER_LABEL;
   if (label.name.toLowerCase() !== triggerLabel.toLowerCase())
     return { decision: "ignored", detail: `label ${label.name}` };
@@ -103,7 +103,7 @@ async function handleLabel(
     await reply(context.octokit, target, `The \`${label.name}\` label did nothing: ${built.error}.`);
     return { decision: "invalid-command", detail: built.error };
   }
-  const head = await resolveHead(context.octokit, t);
+  const head = await resolveHead(context.octokit, t, deps.heads);
   const pool = loaded.config.default_pool;
   const job = buildJob(t, head, {
     source: "label",

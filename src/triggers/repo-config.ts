@@ -6,6 +6,7 @@ import {
   validateRepoConfig,
 } from "../config/repo-config.js";
 import { isGitHubTrouble } from "./budget.js";
+import type { ReadCache } from "./read-cache.js";
 
 export type LoadedConfig =
   | { ok: true; config: RepoConfig; warnings: string[] }
@@ -15,8 +16,19 @@ export type LoadedConfig =
  * Read `.github/autofix.yml` through Probot (which also honours the org-wide `.github`
  * repository and `_extends`) and validate it. A YAML error or a fetch GitHub refused (a 4xx) is
  * reported like any other config error; GitHub trouble is thrown so the delivery answers 503.
+ * With a cache (the web's: CONFIG_CACHE_SECONDS), one read per repository serves a burst, and
+ * a changed file applies within that time.
  */
-export async function loadRepoConfig(context: Context): Promise<LoadedConfig> {
+export async function loadRepoConfig(
+  context: Context,
+  cache?: ReadCache<LoadedConfig>,
+): Promise<LoadedConfig> {
+  if (!cache) return readRepoConfig(context);
+  const repo = context.repo();
+  return cache.get(`${repo.owner}/${repo.repo}`.toLowerCase(), () => readRepoConfig(context));
+}
+
+async function readRepoConfig(context: Context): Promise<LoadedConfig> {
   let raw: unknown;
   try {
     raw = await context.config(REPO_CONFIG_FILE);

@@ -3,6 +3,7 @@ import { FIX_JOB_VERSION, type FixJob } from "../contracts/fix-job.js";
 import type { FixRequest } from "../contracts/fix-request.js";
 import { stripHidden } from "../shared/sanitize.js";
 import { findActionsUrl } from "./command.js";
+import type { ReadCache } from "./read-cache.js";
 
 /** The issue or pull request a comment or label points at, as the webhook describes it. */
 export interface TriggerTarget {
@@ -19,22 +20,30 @@ export interface TriggerTarget {
   headRef?: string;
 }
 
-/** The exact commit to work on: a PR's head, or the default branch's tip for an issue. */
+/**
+ * The exact commit to work on: a PR's head, or the default branch's tip for an issue. With a
+ * cache (the web's: HEAD_CACHE_SECONDS), one branch lookup serves a burst of commands on one
+ * repository's issues.
+ */
 export async function resolveHead(
   octokit: ProbotOctokit,
   t: TriggerTarget,
+  heads?: ReadCache<{ sha: string; ref: string }>,
 ): Promise<{ sha: string; ref: string }> {
   if (t.headSha) return { sha: t.headSha, ref: t.headRef ?? t.defaultBranch };
   if (t.isPullRequest) {
     const { data } = await octokit.rest.pulls.get({ owner: t.owner, repo: t.repo, pull_number: t.number });
     return { sha: data.head.sha, ref: data.head.ref };
   }
-  const { data } = await octokit.rest.repos.getBranch({
-    owner: t.owner,
-    repo: t.repo,
-    branch: t.defaultBranch,
-  });
-  return { sha: data.commit.sha, ref: t.defaultBranch };
+  const tip = async () => {
+    const { data } = await octokit.rest.repos.getBranch({
+      owner: t.owner,
+      repo: t.repo,
+      branch: t.defaultBranch,
+    });
+    return { sha: data.commit.sha, ref: t.defaultBranch };
+  };
+  return heads ? heads.get(`${t.owner}/${t.repo}:${t.defaultBranch}`.toLowerCase(), tip) : tip();
 }
 
 /** One job per issue/PR while it is queued or running. */

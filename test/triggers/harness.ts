@@ -3,12 +3,16 @@ import type { Probot } from "probot";
 import { POOL_NAMES } from "../../src/config/pools.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { Outbox, OutboxDrainer } from "../../src/status/outbox/index.js";
+import { PermissionCache } from "../../src/triggers/authorize.js";
 import {
+  CONFIG_CACHE_SECONDS,
   createTriggerDeps,
   type DecisionRecord,
+  HEAD_CACHE_SECONDS,
   registerTriggers,
   type TriggerDeps,
 } from "../../src/triggers/index.js";
+import { ReadCache } from "../../src/triggers/read-cache.js";
 import { loadApp, memoryLogger, testProbot } from "../helpers/github.js";
 import { dropPrefix, TEST_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 
@@ -33,6 +37,8 @@ export interface TriggerHarness {
    * writes went out.
    */
   drain: () => Promise<number>;
+  /** Move the harness's clock on (the outbox's pacing, the web's read caches). */
+  later: (ms: number) => void;
   decisions: Array<{ event: string } & DecisionRecord>;
   /** Handle a delivery, then drain the outbox (what a person sees a moment later). */
   deliver: (name: string, payload: Record<string, unknown>, id?: string) => Promise<void>;
@@ -60,6 +66,10 @@ export async function triggerHarness(redisUrl = TEST_REDIS_URL): Promise<Trigger
     () => new Date("2026-11-24T10:00:00Z"),
     outbox,
   );
+  // The read caches on the same clock, so a test can let them expire.
+  deps.permissions = new PermissionCache(60_000, () => clock);
+  deps.configs = new ReadCache(CONFIG_CACHE_SECONDS * 1000, () => clock);
+  deps.heads = new ReadCache(HEAD_CACHE_SECONDS * 1000, () => clock);
   const decisions: TriggerHarness["decisions"] = [];
   const probot = testProbot(log);
   const drainer = new OutboxDrainer({
@@ -96,6 +106,9 @@ export async function triggerHarness(redisUrl = TEST_REDIS_URL): Promise<Trigger
     queues,
     outbox,
     drain,
+    later: (ms) => {
+      clock += ms;
+    },
     decisions,
     deliver: async (name, payload, id) => {
       try {

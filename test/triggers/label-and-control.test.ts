@@ -99,6 +99,8 @@ describe("the trigger label", () => {
 
     const p = labelPayload("issues", "fix-me");
     p.issue.body = "TT_THROW";
+    // The web keeps a repository's config for a minute; the changed file applies after it.
+    h.later(61_000);
     nockRepoConfig(OWNER, REPO, "trigger_label: fix-me\n");
     nockPermission(OWNER, REPO, p.sender.login, "read");
     const posted = nockStatusFlow(p.issue.number);
