@@ -8,6 +8,7 @@ import type { Settings } from "../../src/config/env.js";
 import { createJobRunner } from "../../src/pipeline/job-runner.js";
 import { JobQueues } from "../../src/queue/queues.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { drainerOctokits, Outbox, OutboxDrainer } from "../../src/status/outbox/index.js";
 import { createTriggerDeps, registerTriggers } from "../../src/triggers/index.js";
 import { createAppGitHubFactory } from "../../src/worker/github.js";
 import { type RunningWorker, startWorker } from "../../src/worker/service.js";
@@ -41,12 +42,15 @@ interface Bed {
   reportDir: string;
   worker?: RunningWorker;
   sha: string;
+  /** The web process's outbox drainer, as src/web/main.ts runs it. */
+  webDrainer: OutboxDrainer;
 }
 
 let bed: Bed | undefined;
 afterEach(async () => {
   if (!bed) return;
   await bed.worker?.shutdown({ deadlineMs: 100 });
+  await bed.webDrainer.stop();
   await bed.queues.close();
   await bed.fake?.close();
   await bed.gh.close();
@@ -79,6 +83,19 @@ async function setUp(): Promise<Bed> {
   await probot.load((app) =>
     registerTriggers(app, createTriggerDeps(testSettings(prefix, TEST_APP_ID), queues, silent)),
   );
+  // The web process delivers its GitHub writes through the outbox, as npm start does.
+  const webDrainer = new OutboxDrainer({
+    outbox: new Outbox({ redis: queues.connection, prefix }),
+    octokitFor: drainerOctokits(
+      createAppGitHubFactory({
+        appId: TEST_APP_ID,
+        privateKey: testPrivateKey(),
+        githubApiUrl: gh.url,
+        throttle: false,
+      }),
+    ),
+  });
+  webDrainer.start();
   return {
     gh,
     prefix,
@@ -86,6 +103,7 @@ async function setUp(): Promise<Bed> {
     probot,
     remote,
     sha,
+    webDrainer,
     reportDir: mkdtempSync(join(tmpdir(), "autofix-reports-")),
   };
 }
@@ -151,8 +169,8 @@ describe("end to end: trigger -> queue -> worker -> agent -> draft PR -> final s
       name: "issue_comment",
       payload: commentPayload("/autofix make add.sh add") as any,
     });
-    const queued = bed.gh.latest("acme/widget#9")!;
-    expect(queued).toContain("⏳ Queued");
+    // The webhook answered once the job and its queued view were in Redis; the drainer posts it.
+    expect(await until(() => bed!.gh.latest("acme/widget#9")?.includes("⏳ Queued") === true)).toBe(true);
     await startWorkerFor(bed, "autofix-tests/acme-widget-9");
 
     const final = await waitForFinal(bed, "acme/widget#9");
