@@ -62,6 +62,12 @@ const BENCHES = [
     args: [],
     what: "per-command cost of the bubblewrap and container sandboxes vs a plain host command",
   },
+  {
+    name: "build-env",
+    file: "build-env.mjs",
+    args: [],
+    what: "claim to first model turn on a C++ project with submodules: cold vs warm cache vs artifact",
+  },
 ];
 const only = opt("only", "")
   .split(",")
