@@ -200,12 +200,25 @@ interface Box {
   watchdog: ChildProcess | undefined;
 }
 
+/** Where a host path below the workspace is inside the container (others are unchanged). Pure. */
+export function inContainerPath(hostPath: string, workspace: string, mountPath: string): string {
+  const rel = path.relative(workspace, path.resolve(hostPath));
+  if (rel === "") return mountPath;
+  if (rel.startsWith("..") || path.isAbsolute(rel)) return hostPath;
+  return path.posix.join(mountPath, rel);
+}
+
 export function createContainerExecutor(o: ContainerExecutorOptions): JobExecutor {
   const engine = o.engine ?? {};
   const flavor = engineFlavor(engine);
   const workspace = path.resolve(o.workspace);
   const mountPath = o.mountPath ?? workspace;
   const jobEnv = { ...o.env };
+  // The compiler cache hashes paths below CCACHE_BASEDIR as relative ones: it names the work
+  // tree as the commands see it, which is the mount path in here (/work for tt-metal), so a
+  // later job in a new workspace folder still hits.
+  if (jobEnv.CCACHE_BASEDIR)
+    jobEnv.CCACHE_BASEDIR = inContainerPath(jobEnv.CCACHE_BASEDIR, workspace, mountPath);
   const uid = o.uid ?? DEFAULT_SANDBOX_UID;
   const gid = o.gid ?? DEFAULT_SANDBOX_GID;
   const timeoutMs = o.engineTimeoutMs ?? 120_000;

@@ -8,6 +8,7 @@ import {
   createContainerExecutor,
   ENGINE_DEFAULTS,
   engineCommand,
+  inContainerPath,
   removeStaleContainers,
 } from "../../src/sandbox/container.js";
 import { buildHostImage, removeHostImage } from "../../src/sandbox/host-image.js";
@@ -230,5 +231,14 @@ describe.skipIf(skip)("container (podman): its own guarantees", () => {
         await until(async () => (await containersLabelled(`autofix.job=${jobId}`)).length === 0, 30_000, 100),
       ).toBe(true);
     }, 90_000);
+  });
+});
+
+describe("inContainerPath (the compiler cache's base folder inside the container)", () => {
+  it("maps the workspace and paths below it to the mount path, and leaves other paths alone", () => {
+    expect(inContainerPath("/srv/ws/123-job", "/srv/ws/123-job", "/work")).toBe("/work");
+    expect(inContainerPath("/srv/ws/123-job/build", "/srv/ws/123-job", "/work")).toBe("/work/build");
+    expect(inContainerPath("/srv/ws/123-jobx", "/srv/ws/123-job", "/work")).toBe("/srv/ws/123-jobx");
+    expect(inContainerPath("/srv/cache", "/srv/ws/123-job", "/work")).toBe("/srv/cache");
   });
 });
