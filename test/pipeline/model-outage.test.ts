@@ -54,6 +54,8 @@ async function runJob(steps: FakeStep[], outageMinutes: number) {
       settings: { AUTOFIX_MODEL_OUTAGE_MINUTES: outageMinutes },
       options: { sleep: time.sleep, now: time.now },
     }),
+    // Every wait is shown before the fake clock moves on: no 5 s between two edits of the comment.
+    { throttleMs: 0 },
   );
   const { jobId } = await bed.queues.enqueue(makeJob(sha));
   const job = await bed.waitFor("cpu", jobId, ["completed", "failed"], 60_000);
