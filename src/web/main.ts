@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const sweeper = new OutboxSweeper({ outbox, jobState: queueJobState(queues), log: outboxLog });
   sweeper.start();
 
-  const server = await run(createApp({ settings, queues, log }, webRegistrations(new OpsMetrics())), {
+  const server = await run(createApp({ settings, queues, log, outbox }, webRegistrations(new OpsMetrics())), {
     env: probotEnv,
     log,
   });
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
 }
 
 main().catch((err) => {
