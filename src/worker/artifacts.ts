@@ -1,5 +1,15 @@
 import { spawn } from "node:child_process";
-import { constants, createReadStream, createWriteStream } from "node:fs";
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  createWriteStream,
+  lstatSync,
+  openSync,
+  unlinkSync,
+  writev,
+  writevSync,
+} from "node:fs";
 import { lstat, mkdir, mkdtemp, open, rm, symlink, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -80,6 +90,7 @@ class Budget {
     readonly maxEntries: number,
   ) {}
   add(n: number) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new ArtifactError(`an entry size of ${n} bytes: refused`);
     this.bytes += n;
     if (this.bytes > this.maxBytes)
       throw new ArtifactError(
@@ -92,97 +103,248 @@ class Budget {
   }
 }
 
+/**
+ * One unpack's state: what it created (removed again on refusal) and the folders below root it
+ * has already checked. A folder once checked (a real folder, not a link) stays one for the rest
+ * of the unpack: nothing the unpack writes replaces a folder (a file or a link where a folder is
+ * is refused), and nothing else writes into the workspace while the worker unpacks into it.
+ */
+class Unpacking {
+  readonly created: string[] = [];
+  readonly folders = new Set<string>();
+  private sliceStart = performance.now();
+  constructor(readonly budget: Budget) {}
+  /**
+   * Small files are written with blocking calls (one open, write and close each, no trip to the
+   * thread pool, which cost more than the writing); this gives the event loop a turn at least
+   * every few milliseconds so that the worker's timers (lock renewals, heartbeats) still run.
+   */
+  async slice(): Promise<void> {
+    if (performance.now() - this.sliceStart < 5) return;
+    await new Promise<void>((r) => setImmediate(r));
+    this.sliceStart = performance.now();
+  }
+}
+
 /** Where an entry goes: below root, with no symbolic link on the way (created folders included). */
-async function prepareParent(root: string, rel: string, created: string[]): Promise<string> {
+async function prepareParent(root: string, rel: string, u: Unpacking): Promise<string> {
   const parts = rel.split("/");
   let cur = root;
-  for (const p of parts.slice(0, -1)) {
-    cur = path.join(cur, p);
+  for (let i = 0; i < parts.length - 1; i++) {
+    cur = path.join(cur, parts[i]!);
+    if (u.folders.has(cur)) continue;
     const st = await lstat(cur).catch(() => null);
     if (!st) {
       await mkdir(cur, { mode: 0o755 });
-      created.push(cur);
+      u.created.push(cur);
     } else if (st.isSymbolicLink())
       throw new ArtifactError(`${rel}: its folder ${path.relative(root, cur)} is a symbolic link: refused`);
     else if (!st.isDirectory())
       throw new ArtifactError(`${rel}: ${path.relative(root, cur)} is not a folder`);
+    u.folders.add(cur);
   }
   return path.join(root, rel);
 }
 
-/** Replace whatever is at `target` by a new regular file (never following a link there). */
+const EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * A new regular file at `target`, replacing whatever is there except a folder. O_CREAT|O_EXCL
+ * never follows a link (not even a dangling one: it fails with EEXIST), so a link or file
+ * already there is found by the failed open, looked at without following it, and removed.
+ */
+function createFile(target: string, mode: number, u: Unpacking): number {
+  const perm = (mode & 0o777 & ~0o022) | 0o600;
+  let fd: number;
+  try {
+    fd = openSync(target, EXCLUSIVE, perm);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    if (lstatSync(target).isDirectory())
+      throw new ArtifactError(`${target} is a folder; the archive has a file there`);
+    unlinkSync(target);
+    fd = openSync(target, EXCLUSIVE, perm);
+  }
+  u.created.push(target);
+  return fd;
+}
+
+/** What is left of `bufs` once `n` bytes of them were written. Pure. */
+function dropWritten(bufs: Buffer[], n: number): Buffer[] {
+  let skip = n;
+  const rest: Buffer[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
+/** Write the buffers in full at the file's position (a short write is continued). */
+async function writeAll(fd: number, bufs: Buffer[]): Promise<void> {
+  let list = bufs;
+  while (list.length > 0) {
+    const n = await new Promise<number>((res, rej) =>
+      writev(fd, list, (err, written) => (err ? rej(err) : res(written))),
+    );
+    list = dropWritten(list, n);
+  }
+}
+
+function writeAllSync(fd: number, bufs: Buffer[]): void {
+  let list = bufs;
+  while (list.length > 0) list = dropWritten(list, writevSync(fd, list));
+}
+
+/** Writes are gathered up to this many bytes (one writev call per batch, not one per chunk). */
+const WRITE_BATCH = 1024 * 1024;
+/** A tar entry up to this size is gathered whole and written with blocking calls. */
+const SMALL_FILE = 256 * 1024;
+
+/**
+ * Replace whatever is at `target` by a new regular file holding the chunks `next` gives until it
+ * gives null, each chunk counted against the budget before it is written. `size`: the exact
+ * size when known beforehand (a tar entry; a zip's is not trusted).
+ */
 async function writeEntry(
   target: string,
   mode: number,
-  source: AsyncIterable<Uint8Array> | Readable,
-  budget: Budget,
-  created: string[],
+  next: () => Promise<Buffer | null>,
+  u: Unpacking,
+  size?: number,
 ): Promise<void> {
-  const st = await lstat(target).catch(() => null);
-  if (st?.isDirectory()) throw new ArtifactError(`${target} is a folder; the archive has a file there`);
-  if (st) await unlink(target);
-  const fh = await open(
-    target,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    (mode & 0o777 & ~0o022) | 0o600,
-  );
-  created.push(target);
-  const out = fh.createWriteStream();
-  await pipeline(
-    Readable.from(source as AsyncIterable<Uint8Array>),
-    async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const c of chunks) {
-        budget.add(c.length);
-        yield c;
+  if (size !== undefined && size <= SMALL_FILE) {
+    const chunks: Buffer[] = [];
+    for (let c = await next(); c !== null; c = await next()) {
+      u.budget.add(c.length);
+      chunks.push(c);
+    }
+    await u.slice();
+    const fd = createFile(target, mode, u);
+    try {
+      writeAllSync(fd, chunks);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  const fd = createFile(target, mode, u);
+  try {
+    let batch: Buffer[] = [];
+    let batched = 0;
+    for (let c = await next(); c !== null; c = await next()) {
+      u.budget.add(c.length);
+      batch.push(c);
+      batched += c.length;
+      if (batched >= WRITE_BATCH) {
+        await writeAll(fd, batch);
+        batch = [];
+        batched = 0;
       }
-    },
-    out,
-  );
+    }
+    if (batched > 0) await writeAll(fd, batch);
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** A reader of exact byte counts over a stream. */
+/** The chunks of a stream (a zip entry), one at a time, for writeEntry; close ends the stream. */
+function chunksOf(src: AsyncIterable<Uint8Array>) {
+  const it = src[Symbol.asyncIterator]();
+  return {
+    next: async (): Promise<Buffer | null> => {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return null;
+        if (r.value.length > 0) return asBuffer(r.value);
+      }
+    },
+    close: async () => {
+      await it.return?.(undefined).catch(() => {});
+    },
+  };
+}
+
+const asBuffer = (c: Uint8Array): Buffer =>
+  Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+
+/**
+ * A reader of exact byte counts over a stream. It keeps the chunks it was given and hands out
+ * views of them (no copy, except a header that straddles two chunks).
+ */
 class ByteReader {
-  private buf = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  /** Offset of the first unread byte in chunks[0]. */
+  private head = 0;
+  private avail = 0;
   private done = false;
-  private it: AsyncIterator<Buffer>;
+  private it: AsyncIterator<Uint8Array>;
   constructor(src: AsyncIterable<Uint8Array>) {
-    this.it = (async function* () {
-      for await (const c of src) yield Buffer.from(c);
-    })();
+    this.it = src[Symbol.asyncIterator]();
   }
   private async fill(n: number): Promise<boolean> {
-    while (this.buf.length < n && !this.done) {
+    while (this.avail < n && !this.done) {
       const r = await this.it.next();
       if (r.done) this.done = true;
-      else this.buf = Buffer.concat([this.buf, r.value]);
+      else if (r.value.length > 0) {
+        this.chunks.push(asBuffer(r.value));
+        this.avail += r.value.length;
+      }
     }
-    return this.buf.length >= n;
+    return this.avail >= n;
+  }
+  /** Up to `max` bytes (at least one) from the current chunk; null at the end of the stream. */
+  async take(max: number): Promise<Buffer | null> {
+    if (this.avail === 0 && !(await this.fill(1))) return null;
+    const c = this.chunks[0]!;
+    const n = Math.min(max, c.length - this.head);
+    const out = c.subarray(this.head, this.head + n);
+    this.head += n;
+    this.avail -= n;
+    if (this.head === c.length) {
+      this.chunks.shift();
+      this.head = 0;
+    }
+    return out;
   }
   async read(n: number): Promise<Buffer | null> {
     if (!(await this.fill(n))) return null;
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+    const first = this.chunks[0];
+    if (n === 0 || !first) return Buffer.alloc(0);
+    if (first.length - this.head >= n) return (await this.take(n))!;
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const c = (await this.take(n - at))!;
+      c.copy(out, at);
+      at += c.length;
+    }
     return out;
   }
-  /** Exactly n bytes as chunks. */
-  async *chunks(n: number): AsyncIterable<Buffer> {
+  /** Exactly n bytes, as a function giving the next chunk of them (null after the last). */
+  exactly(n: number): () => Promise<Buffer | null> {
     let left = n;
-    while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill(1)))
-        throw new ArtifactError("the archive ends in the middle of a file");
-      const take = this.buf.subarray(0, Math.min(left, this.buf.length));
-      this.buf = this.buf.subarray(take.length);
-      left -= take.length;
-      yield take;
-    }
+    return async () => {
+      if (left <= 0) return null;
+      const c = await this.take(left);
+      if (!c) throw new ArtifactError("the archive ends in the middle of a file");
+      left -= c.length;
+      return c;
+    };
   }
   /** End the source (a zstd process, a file stream) even when the archive was refused half-way. */
   async close() {
     await this.it.return?.(undefined).catch(() => {});
   }
   async skip(n: number) {
-    for await (const _ of this.chunks(n)) {
-      /* discard */
+    let left = n;
+    while (left > 0) {
+      const c = await this.take(left);
+      if (!c) throw new ArtifactError("the archive ends in the middle of a file");
+      left -= c.length;
     }
   }
 }
@@ -202,24 +364,26 @@ const octal = (b: Buffer) => {
   return s ? Number.parseInt(s, 8) : 0;
 };
 
-function parsePax(text: string): Record<string, string> {
+/** PAX records (`<len> <key>=<value>\n`, len counting bytes), read in one pass. */
+function parsePax(buf: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
-  let rest = text;
-  while (rest.length > 0) {
-    const sp = rest.indexOf(" ");
-    const len = Number.parseInt(rest.slice(0, sp), 10);
+  let p = 0;
+  while (p < buf.length) {
+    const sp = buf.indexOf(0x20, p);
+    if (sp < 0) break;
+    const len = Number.parseInt(buf.toString("latin1", p, sp), 10);
     if (!(len > 0)) break;
-    const rec = Buffer.from(rest).subarray(0, len).toString("utf8");
-    const kv = rec.slice(sp + 1, -1);
+    const end = Math.min(p + len, buf.length);
+    const kv = buf.toString("utf8", sp + 1, Math.max(sp + 1, end - 1));
     const eq = kv.indexOf("=");
     if (eq > 0) out[kv.slice(0, eq)] = kv.slice(eq + 1);
-    rest = Buffer.from(rest).subarray(len).toString("utf8");
+    p += len;
   }
   return out;
 }
 
 /** Extract a tar stream below root, checking every entry. */
-async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: Budget, created: string[]) {
+async function extractTar(src: AsyncIterable<Uint8Array>, root: string, u: Unpacking) {
   const r = new ByteReader(src);
   try {
     let pax: Record<string, string> = {};
@@ -231,13 +395,17 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
       if (!h || h.every((b) => b === 0)) break;
       const type = String.fromCharCode(h[156]!) || "0";
       const size = pax.size ? Number(pax.size) : octal(h.subarray(124, 136));
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new ArtifactError(
+          `a tar entry with the size ${JSON.stringify(pax.size ?? cstr(h.subarray(124, 136)))}: refused`,
+        );
       const padded = Math.ceil(size / 512) * 512;
       if (type === "x" || type === "g" || type === "L" || type === "K") {
         if (size > 1024 * 1024) throw new ArtifactError("a tar header record is larger than 1 MB: refused");
         const body = await r.read(padded);
         if (!body) throw new ArtifactError("the archive ends in a header");
         const text = body.subarray(0, size).toString("utf8");
-        if (type === "x") pax = { ...pax, ...parsePax(text) };
+        if (type === "x") pax = { ...pax, ...parsePax(body.subarray(0, size)) };
         else if (type === "L") longName = text.replace(/\0.*$/s, "");
         else if (type === "K") longLink = text.replace(/\0.*$/s, "");
         continue;
@@ -249,7 +417,7 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
       pax = {};
       longName = undefined;
       longLink = undefined;
-      budget.entry();
+      u.budget.entry();
       const name = safeEntryName(rawName);
       if (name === null)
         throw new ArtifactError(`the archive entry "${rawName}" leaves the destination: refused`);
@@ -259,8 +427,7 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
         continue;
       }
       if (type === "5") {
-        const target = await prepareParent(root, `${name}/x`, created);
-        void target;
+        await prepareParent(root, `${name}/x`, u);
         await r.skip(padded);
         continue;
       }
@@ -270,12 +437,12 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
         const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(name), linkName));
         if (resolved === ".." || resolved.startsWith("../"))
           throw new ArtifactError(`the link ${name} -> ${linkName} leaves the destination: refused`);
-        const target = await prepareParent(root, name, created);
+        const target = await prepareParent(root, name, u);
         const st = await lstat(target).catch(() => null);
         if (st?.isDirectory()) throw new ArtifactError(`${name} is a folder; the archive has a link there`);
         if (st) await unlink(target);
         await symlink(linkName, target);
-        created.push(target);
+        u.created.push(target);
         await r.skip(padded);
         continue;
       }
@@ -284,8 +451,8 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
         throw new ArtifactError(
           `the archive entry ${name} is a special file (type ${JSON.stringify(type)}): refused`,
         );
-      const target = await prepareParent(root, name, created);
-      await writeEntry(target, mode, Readable.from(r.chunks(size)), budget, created);
+      const target = await prepareParent(root, name, u);
+      await writeEntry(target, mode, r.exactly(size), u, size);
       await r.skip(padded - size);
       files++;
     }
@@ -294,6 +461,9 @@ async function extractTar(src: AsyncIterable<Uint8Array>, root: string, budget: 
     await r.close();
   }
 }
+
+/** Bytes decoded ahead of the tar reader, so decoding and writing overlap. */
+const READ_AHEAD = 8 * 1024 * 1024;
 
 /** zstd -dc as a stream. */
 function zstdDecode(src: AsyncIterable<Uint8Array>, binary = "zstd"): AsyncIterable<Uint8Array> {
@@ -310,14 +480,51 @@ function zstdDecode(src: AsyncIterable<Uint8Array>, binary = "zstd"): AsyncItera
     child.on("close", (code) => res(code));
   });
   exited.catch(() => {});
-  pipeline(Readable.from(src), child.stdin).catch(() => child.kill("SIGKILL"));
+  pipeline(src, child.stdin).catch(() => child.kill("SIGKILL"));
+  // zstd decodes up to READ_AHEAD bytes ahead while files are written (a pipe alone holds
+  // 64 KiB, and a stream's own buffer as much): its output is queued here as it comes.
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const stdout = child.stdout;
+  stdout.on("data", (c: Buffer) => {
+    queue.push(c);
+    queued += c.length;
+    if (queued >= READ_AHEAD) stdout.pause();
+    wake?.();
+  });
+  stdout.on("end", () => {
+    ended = true;
+    wake?.();
+  });
+  stdout.on("error", (e) => {
+    failure = e;
+    wake?.();
+  });
   return (async function* () {
     try {
-      for await (const c of child.stdout) yield c as Buffer;
+      for (;;) {
+        const c = queue.shift();
+        if (c) {
+          queued -= c.length;
+          if (queued < READ_AHEAD && stdout.isPaused()) stdout.resume();
+          yield c;
+          continue;
+        }
+        if (failure) throw failure;
+        if (ended) break;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = null;
+      }
       const code = await exited;
       if (code !== 0) throw new ArtifactError(`zstd failed: ${stderr.trim() || `exit ${code}`}`);
     } finally {
       child.kill("SIGKILL");
+      stdout.destroy();
     }
   })();
 }
@@ -380,6 +587,9 @@ async function readZipDirectory(file: string): Promise<ZipEntry[]> {
   }
 }
 
+/** Read and inflate in 256 KiB chunks (the defaults, 64 KiB and 16 KiB, cost a callback each). */
+const READ_CHUNK = 256 * 1024;
+
 async function zipEntryStream(file: string, e: ZipEntry): Promise<AsyncIterable<Uint8Array>> {
   const fh = await open(file, "r");
   const h = Buffer.alloc(30);
@@ -391,9 +601,13 @@ async function zipEntryStream(file: string, e: ZipEntry): Promise<AsyncIterable<
   if (h.readUInt32LE(0) !== 0x04034b50) throw new ArtifactError(`a broken zip entry ${e.name}`);
   const start = e.localOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
   if (e.compressedSize === 0) return Readable.from([]);
-  const raw = createReadStream(file, { start, end: start + e.compressedSize - 1 });
+  const raw = createReadStream(file, {
+    start,
+    end: start + e.compressedSize - 1,
+    highWaterMark: READ_CHUNK,
+  });
   if (e.method === 0) return raw;
-  if (e.method === 8) return raw.pipe(createInflateRaw());
+  if (e.method === 8) return raw.pipe(createInflateRaw({ chunkSize: READ_CHUNK }));
   throw new ArtifactError(`zip entry ${e.name} uses compression method ${e.method}, which is not supported`);
 }
 
@@ -424,16 +638,15 @@ export async function unpackArtifact(
   const dest = safeEntryName(opts.destination ?? ".");
   if (dest === null) throw new ArtifactError(`destination ${opts.destination} is outside the workspace`);
   const budget = new Budget(opts.maxBytes ?? DEFAULT_MAX, opts.maxEntries ?? 2_000_000);
-  const created: string[] = [];
+  const u = new Unpacking(budget);
   const rootBase = path.resolve(workspaceDir);
   try {
-    const root =
-      dest === "" ? rootBase : await prepareParent(rootBase, `${dest}/x`, created).then(path.dirname);
+    const root = dest === "" ? rootBase : await prepareParent(rootBase, `${dest}/x`, u).then(path.dirname);
     if (dest !== "") {
       const st = await lstat(root).catch(() => null);
       if (!st) {
         await mkdir(root);
-        created.push(root);
+        u.created.push(root);
       } else if (!st.isDirectory()) throw new ArtifactError(`destination ${dest} is not a folder (a link?)`);
     }
     const unpacked: string[] = [];
@@ -451,23 +664,28 @@ export async function unpackArtifact(
           continue;
         const stream = await zipEntryStream(archive, e);
         if (/\.(tar\.zst|tzst)$/.test(name))
-          files += await extractTar(zstdDecode(stream, opts.zstd), root, budget, created);
-        else if (/\.tar$/.test(name)) files += await extractTar(stream, root, budget, created);
+          files += await extractTar(zstdDecode(stream, opts.zstd), root, u);
+        else if (/\.tar$/.test(name)) files += await extractTar(stream, root, u);
         else {
           budget.entry();
-          await writeEntry(await prepareParent(root, name, created), 0o644, stream, budget, created);
+          const chunks = chunksOf(stream);
+          try {
+            await writeEntry(await prepareParent(root, name, u), 0o644, chunks.next, u);
+          } finally {
+            await chunks.close();
+          }
           files++;
         }
         unpacked.push(name);
       }
     } else {
-      const src = createReadStream(archive);
-      files += await extractTar(kind === "zstd" ? zstdDecode(src, opts.zstd) : src, root, budget, created);
+      const src = createReadStream(archive, { highWaterMark: READ_CHUNK });
+      files += await extractTar(kind === "zstd" ? zstdDecode(src, opts.zstd) : src, root, u);
       unpacked.push(path.basename(archive));
     }
     return { files, bytes: budget.bytes, unpacked };
   } catch (err) {
-    for (const p of created.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {});
+    for (const p of u.created.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {});
     throw err instanceof ArtifactError
       ? err
       : new ArtifactError(`could not unpack the artifact: ${(err as Error).message}`);
