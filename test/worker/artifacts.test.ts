@@ -172,6 +172,98 @@ describe("unpackArtifact", () => {
     expect(await listAll(ws)).toEqual([]);
   });
 
+  it("unpacks files of every size byte for byte, split across many chunks (zip > .tar.zst, plain .tar, plain zip file)", async () => {
+    const { d, ws } = await fresh();
+    // Sizes around the block (512), the read chunk (64 KiB, 256 KiB), the small-file limit
+    // (256 KiB) and the write batch (1 MiB): files and headers straddle chunk boundaries.
+    const sizes = [0, 1, 511, 512, 513, 65_535, 65_536, 65_537, 262_143, 262_144, 262_145];
+    sizes.push(1024 * 1024 - 1, 1024 * 1024 + 1, 3 * 1024 * 1024 + 77);
+    let seed = 7;
+    const bytes = (n: number) => {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        b[i] = seed >>> 24;
+      }
+      return b;
+    };
+    const entries: Entry[] = sizes.map((n, i) => ({ name: `big/f${i}-${n}.bin`, body: bytes(n) }));
+    await writeFile(path.join(d, "many.tar"), tarOf(entries));
+    zstd(path.join(d, "many.tar"));
+    await writeFile(path.join(d, "plain.bin"), bytes(700_001));
+    zipOf(d, path.join(d, "a.zip"), ["many.tar.zst", "plain.bin"]);
+    const r = await unpackArtifact(path.join(d, "a.zip"), path.join(ws), { destination: "z" });
+    expect(r.files).toBe(sizes.length + 1);
+    expect(r.bytes).toBe(sizes.reduce((a, b) => a + b, 0) + 700_001);
+    await unpackArtifact(path.join(d, "many.tar"), ws, { destination: "t" });
+    for (const e of entries) {
+      expect((await readFile(path.join(ws, "z", e.name))).equals(e.body as Buffer), e.name).toBe(true);
+      expect((await readFile(path.join(ws, "t", e.name))).equals(e.body as Buffer), e.name).toBe(true);
+    }
+    expect(
+      (await readFile(path.join(ws, "z/plain.bin"))).equals(await readFile(path.join(d, "plain.bin"))),
+    ).toBe(true);
+  });
+
+  it("a file entry replaces a link at its own name instead of writing through it (the archive's or the repository's)", async () => {
+    const { d, ws } = await fresh();
+    await mkdir(path.join(d, "outside"));
+    await writeFile(path.join(d, "outside/secret"), "kept");
+    await mkdir(path.join(ws, "build"));
+    await symlink(path.join(d, "outside/secret"), path.join(ws, "build/x.so"));
+    await writeFile(
+      path.join(d, "a.tar"),
+      tarOf([
+        { name: "lib/", type: "5" },
+        { name: "lib/l", type: "2", link: "not-yet" },
+        { name: "lib/l", body: "file now" },
+        { name: "build/x.so", body: "from the artifact" },
+      ]),
+    );
+    await unpackArtifact(path.join(d, "a.tar"), ws);
+    expect(await readFile(path.join(d, "outside/secret"), "utf8")).toBe("kept");
+    expect(await readFile(path.join(ws, "build/x.so"), "utf8")).toBe("from the artifact");
+    expect(await readFile(path.join(ws, "lib/l"), "utf8")).toBe("file now");
+    expect(await listAll(path.join(ws, "lib"))).toEqual(["l"]);
+  });
+
+  it("refuses a file where the archive made a folder, and a link over that folder", async () => {
+    for (const second of [
+      { name: "d", body: "x" },
+      { name: "d", type: "2" as const, link: "elsewhere" },
+    ]) {
+      const { d, ws } = await fresh();
+      await writeFile(
+        path.join(d, "a.tar"),
+        tarOf([
+          { name: "d/", type: "5" },
+          { name: "d/in", body: "inside" },
+          second,
+          { name: "d/after", body: "y" },
+        ]),
+      );
+      await expect(unpackArtifact(path.join(d, "a.tar"), ws)).rejects.toThrow(/is a folder/);
+      expect(await listAll(ws)).toEqual([]);
+    }
+  });
+
+  it("refuses a tar entry whose size is not a number, and a truncated archive", async () => {
+    const { d, ws } = await fresh();
+    const tar = tarOf([
+      { name: "first.txt", body: "written before" },
+      { name: "bad", body: "x" },
+    ]);
+    // The second header's size field, made garbage (its checksum is not checked).
+    tar.write("zzzzzzzzzzz\0", 1024 + 124);
+    await writeFile(path.join(d, "bad.tar"), tar);
+    await expect(unpackArtifact(path.join(d, "bad.tar"), ws)).rejects.toThrow(/size "zzzzzzzzzzz": refused/);
+    expect(await listAll(ws)).toEqual([]);
+    const whole = tarOf([{ name: "cut", body: Buffer.alloc(100_000, 1) }]);
+    await writeFile(path.join(d, "cut.tar"), whole.subarray(0, 50_000));
+    await expect(unpackArtifact(path.join(d, "cut.tar"), ws)).rejects.toThrow(/ends in the middle of a file/);
+    expect(await listAll(ws)).toEqual([]);
+  });
+
   it("refuses zip entries that climb out and zip symlinks", async () => {
     const { d, ws } = await fresh();
     await mkdir(path.join(d, "z/inner"), { recursive: true });
