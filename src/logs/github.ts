@@ -240,9 +240,9 @@ function safeUrl(u: string): string {
   }
 }
 
-async function* bodyChunks(body: unknown): AsyncIterable<Uint8Array> {
+async function* bodyChunks(body: unknown, what: string): AsyncIterable<Uint8Array> {
   if (!body || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== "function") {
-    throw new GitHubLogsError("the log download has no readable body");
+    throw new GitHubLogsError(`the download of the ${what} has no readable body`);
   }
   for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
     yield typeof chunk === "string" ? Buffer.from(chunk) : chunk;
@@ -250,18 +250,19 @@ async function* bodyChunks(body: unknown): AsyncIterable<Uint8Array> {
 }
 
 /**
- * Open a job's log as a stream. The API answers 302 with a short-lived blob URL on another
- * host; that request goes without the token. The log is never held whole.
+ * Open an Actions download (a job's log, an artifact's zip) as a stream. The API answers 302
+ * with a short-lived signed URL on another host; that request goes without the token. Never
+ * held whole.
  */
-export async function openJobLog(
+async function openDownload(
   ref: RepoRef,
-  jobId: number,
+  apiPath: string,
+  what: string,
   access: LogsAccess,
 ): Promise<AsyncIterable<Uint8Array>> {
   const fetch = fetchOf(access);
   const signal = access.signal ? { signal: access.signal } : {};
-  const what = `log of job ${jobId}`;
-  let res = await fetch(`${ref.apiBase}${repoPath(ref)}/actions/jobs/${jobId}/logs`, {
+  let res = await fetch(`${ref.apiBase}${repoPath(ref)}${apiPath}`, {
     headers: apiHeaders(access),
     redirect: "manual",
     ...signal,
@@ -281,7 +282,16 @@ export async function openJobLog(
     }
   }
   if (!res.ok) throw new GitHubLogsError(explain(res.status, what), res.status);
-  return bodyChunks(res.body);
+  return bodyChunks(res.body, what);
+}
+
+/** Open a job's log as a stream (see openDownload). */
+export function openJobLog(
+  ref: RepoRef,
+  jobId: number,
+  access: LogsAccess,
+): Promise<AsyncIterable<Uint8Array>> {
+  return openDownload(ref, `/actions/jobs/${jobId}/logs`, `log of job ${jobId}`, access);
 }
 
 /** A run's latest attempt number (1 when it was never re-run). */
@@ -475,36 +485,11 @@ export async function fetchSuccessfulRunsAt(
   return p.workflow_runs.filter((r) => !r.head_sha || r.head_sha === sha).map((r) => r.id);
 }
 
-/**
- * Open an artifact's zip (`.../actions/artifacts/{id}/zip`): the API answers 302 with a signed
- * URL on another host, which gets no token. A stream; never held whole.
- */
-export async function openArtifactZip(
+/** Open an artifact's zip (`.../actions/artifacts/{id}/zip`) as a stream (see openDownload). */
+export function openArtifactZip(
   ref: RepoRef,
   artifactId: number,
   access: LogsAccess,
 ): Promise<AsyncIterable<Uint8Array>> {
-  const fetch = fetchOf(access);
-  const signal = access.signal ? { signal: access.signal } : {};
-  const what = `artifact ${artifactId}`;
-  let res = await fetch(`${ref.apiBase}${repoPath(ref)}/actions/artifacts/${artifactId}/zip`, {
-    headers: apiHeaders(access),
-    redirect: "manual",
-    ...signal,
-  });
-  for (let hops = 0; res.status >= 300 && res.status < 400; hops++) {
-    const location = res.headers.get("location");
-    if (!location || hops >= 3) throw new GitHubLogsError(`${what}: redirect without a usable Location`);
-    const target = new URL(location, `${ref.apiBase}/`).toString();
-    if (!/^https?:$/.test(new URL(target).protocol))
-      throw new GitHubLogsError(`${what}: bad redirect target`);
-    res = await fetch(target, { headers: { "user-agent": "autofix-logs" }, redirect: "manual", ...signal });
-    if (!res.ok && (res.status < 300 || res.status >= 400))
-      throw new GitHubLogsError(
-        `${explain(res.status, what)} (download from ${safeUrl(target)})`,
-        res.status,
-      );
-  }
-  if (!res.ok) throw new GitHubLogsError(explain(res.status, what), res.status);
-  return bodyChunks(res.body);
+  return openDownload(ref, `/actions/artifacts/${artifactId}/zip`, `artifact ${artifactId}`, access);
 }
