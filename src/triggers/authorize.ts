@@ -1,5 +1,6 @@
 import type { ProbotOctokit } from "probot";
 import { isGitHubTrouble } from "./budget.js";
+import { ReadCache } from "./read-cache.js";
 
 /**
  * Who may start or control jobs: people whose permission on the repository (from the
@@ -38,51 +39,12 @@ export function roleAllows(role: string): boolean {
 }
 
 /**
- * A small TTL cache so a burst of comments from one person costs one lookup: concurrent
- * lookups of one key share one request; a failed lookup is not kept.
+ * People's roles per repository, kept 60 s so a burst of comments from one person costs one
+ * lookup (concurrent lookups share it; a failed lookup is not kept): the webhook's read cache.
  */
-export class PermissionCache {
-  #entries = new Map<string, { role: string; expires: number }>();
-  #inFlight = new Map<string, Promise<string>>();
-  constructor(
-    private readonly ttlMs = 60_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  get(key: string): string | undefined {
-    const e = this.#entries.get(key);
-    if (!e) return undefined;
-    if (e.expires <= this.now()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return e.role;
-  }
-
-  set(key: string, role: string): void {
-    if (this.#entries.size > 10_000) this.#entries.clear();
-    this.#entries.set(key, { role, expires: this.now() + this.ttlMs });
-  }
-
-  /** The kept role, or the one `fetch` gives (one request per key at a time). */
-  async load(key: string, fetch: () => Promise<string>): Promise<string> {
-    const kept = this.get(key);
-    if (kept !== undefined) return kept;
-    const pending = this.#inFlight.get(key);
-    if (pending) return pending;
-    const p = fetch().then(
-      (role) => {
-        this.#inFlight.delete(key);
-        this.set(key, role);
-        return role;
-      },
-      (err: unknown) => {
-        this.#inFlight.delete(key);
-        throw err;
-      },
-    );
-    this.#inFlight.set(key, p);
-    return p;
+export class PermissionCache extends ReadCache<string> {
+  constructor(ttlMs = 60_000, now: () => number = Date.now) {
+    super(ttlMs, now);
   }
 }
 
@@ -100,7 +62,7 @@ export async function authorizeSender(
   const key = `${repo.owner}/${repo.repo}:${sender.login}`.toLowerCase();
   let role: string;
   try {
-    role = await cache.load(key, async () => {
+    role = await cache.get(key, async () => {
       const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
         ...repo,
         username: sender.login,

@@ -53,14 +53,8 @@ export const BUDGET_INPUTS: ReadonlyArray<[ActionInput, string]> = [
   ["max-cost-usd", "max_cost_usd"],
 ];
 
-const REQUEST_INPUTS: readonly ActionInput[] = [
-  "deterministic",
-  "url",
-  "prompt",
-  "raw-logs",
-  "existing-test-path",
-  "allow-test-changes",
-];
+/** The request inputs are the info.json fields, by the same names. */
+const REQUEST_INPUTS: readonly ActionInput[] = INFO_JSON_FIELDS;
 
 export interface ActionPlan {
   /** The info.json to run: the `info-json` input's file, or one written from the inputs. */
