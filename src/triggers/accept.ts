@@ -64,7 +64,10 @@ export async function acceptJob(
       await replyAt(
         octokit,
         loc,
-        `A job for this is already ${existing ? "queued or running" : "queued"} (job \`${jobId}\` on pool \`${pool}\`): see [its status](${url}). Comment \`/autofix cancel\` first to start over.`,
+        `A job for this is already ${existing ? "queued or running" : "queued"} (job \`${jobId}\` on pool \`${pool}\`): see [its status](${url}).${
+          // A commit comment is no place for commands (GitHub sends no event for it).
+          job.source === "push" ? "" : " Comment `/autofix cancel` first to start over."
+        }`,
       );
     }
     deps.log.info({ jobId, fingerprint: job.fingerprint }, "duplicate trigger: existing job kept");

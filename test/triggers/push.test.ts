@@ -147,6 +147,10 @@ describe("the push trigger", () => {
     expect(h.decisions.at(-1)).toMatchObject({ decision: "duplicate" });
     expect(await h.jobs()).toHaveLength(1);
     expect(posted.filter((b) => b.includes("autofix:status"))).toHaveLength(1);
+    // The duplicate's reply links the job and offers no command a commit comment cannot take.
+    const duplicateReply = posted.find((b) => b.includes("A job for this is already"));
+    expect(duplicateReply).toBeDefined();
+    expect(duplicateReply).not.toContain("/autofix cancel");
   });
 
   it("an invalid info.json gets its problems in a commit comment, and nothing runs", async () => {
