@@ -244,6 +244,34 @@ describe("end to end: trigger -> queue -> worker -> agent -> draft PR -> final s
     expect(Number(numbers["tokens|cpu"])).toBeGreaterThan(0);
   });
 
+  it("a worker already waiting when the command arrives, GitHub answering 150 ms late: still one status comment, ending final", async () => {
+    bed = await setUp();
+    bed.gh.permissions.set("alice", "write");
+    // Every GitHub request of the web process and the worker answers late, as on a slow day.
+    bed.gh.fault({ path: /./, delayMs: 150 });
+    // The worker is idle before the webhook: it takes the job the moment it is queued, while
+    // the web's queued view may still be on its way to GitHub.
+    await startWorkerFor(bed, "autofix-tests/acme-widget-9");
+    await bed.probot.receive({
+      id: "e2e-race",
+      name: "issue_comment",
+      payload: commentPayload("/autofix make add.sh add") as any,
+    });
+    const final = await waitForFinal(bed, "acme/widget#9");
+    expect(final).toContain("✅ Succeeded: draft PR ready for review");
+    const statusComments = [...bed.gh.comments.values()].filter((c) =>
+      c.body.includes("<!-- autofix:status acme/widget#9 -->"),
+    );
+    expect(statusComments).toHaveLength(1);
+    // Every status write of both processes edited that one comment.
+    const created = bed.gh.requests.filter(
+      (r) => r.method === "POST" && /\/issues\/9\/comments$/.test(r.path),
+    );
+    expect(created).toHaveLength(1);
+    expect(created[0]!.fault).toBe("delay");
+    expect(bed.gh.pulls).toHaveLength(1);
+  });
+
   it("three failing CI runs open a tracking issue whose job fetches the job log, fixes the bug and opens the PR", async () => {
     bed = await setUp();
     const log = [
