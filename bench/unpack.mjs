@@ -4,6 +4,8 @@
 // in the same run, interleaved; median and min of several repetitions each.
 //
 //   npm run bench:unpack [-- --files 2000 --mb 200 --reps 5 --dir /some/folder --keep]
+//   node bench/unpack.mjs --compare /path/to/other/artifacts.js   # a third row: another build's
+//                                                                 # unpackArtifact (say, before a change)
 //
 // The archive is generated here: FILES files (sizes spread from a few KB to a few MB, half of
 // each file random bytes and half text, so zstd halves it) in a tree of folders with a few
@@ -15,6 +17,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
 import { unpackArtifact } from "../dist/src/worker/artifacts.js";
 import { fmtMs, median, reportJson } from "./lib/report.mjs";
 import { printTable } from "./lib/table.mjs";
@@ -29,6 +33,8 @@ const MB = Number(opt("mb", "200"));
 const REPS = Number(opt("reps", "5"));
 const KEEP = args.includes("--keep");
 const DIR = opt("dir", tmpdir());
+const COMPARE = opt("compare", "");
+const other = COMPARE ? (await import(pathToFileURL(COMPARE).href)).unpackArtifact : null;
 const now = () => performance.now();
 const mb = (n) => `${(n / 1024 ** 2).toFixed(1)} MB`;
 
@@ -43,7 +49,9 @@ try {
   });
   const total = MB * 1024 ** 2;
   const sum = weights.reduce((a, b) => a + b, 0);
-  const text = Buffer.from("static inline void tt_metal_kernel_dispatch(int core, int noc) {}\n".repeat(2048));
+  const text = Buffer.from(
+    "static inline void tt_metal_kernel_dispatch(int core, int noc) {}\n".repeat(2048),
+  );
   let written = 0;
   for (let i = 0; i < FILES; i++) {
     const size = Math.max(1, Math.round((weights[i] / sum) * total));
@@ -71,14 +79,28 @@ try {
   // 2. Interleaved repetitions into fresh folders.
   const ours = [];
   const base = [];
+  const others = [];
+  // How long the event loop waited at most during unpackArtifact (small files are written with
+  // blocking calls, in slices).
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   let files = 0;
   for (let rep = 0; rep < REPS; rep++) {
     const a = join(work, `ours-${rep}`);
     mkdirSync(a);
     let t = now();
+    loop.enable();
     const r = await unpackArtifact(zip, a, { archives: ["ttm_any.tar.zst"] });
+    loop.disable();
     ours.push(now() - t);
     files = r.files;
+    if (other) {
+      const o = join(work, `other-${rep}`);
+      mkdirSync(o);
+      t = now();
+      await other(zip, o, { archives: ["ttm_any.tar.zst"] });
+      others.push(now() - t);
+      rmSync(o, { recursive: true, force: true });
+    }
     const b = join(work, `base-${rep}`);
     mkdirSync(b);
     t = now();
@@ -100,10 +122,14 @@ try {
     ["path", "median", "min", "runs"],
     [
       ["unpackArtifact (checked)", fmtMs(mOurs), fmtMs(Math.min(...ours)), REPS],
+      ...(other ? [[`--compare ${COMPARE}`, fmtMs(median(others)), fmtMs(Math.min(...others)), REPS]] : []),
       ["unzip -p | zstd -d | tar x", fmtMs(mBase), fmtMs(Math.min(...base)), REPS],
     ],
   );
   console.log(`unpacked ${files} files; ratio ${(mOurs / mBase).toFixed(2)}x the baseline`);
+  console.log(
+    `event loop delay during unpackArtifact: p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+  );
   reportJson("unpack", [
     {
       figure: `unpack a ${mb(statSync(zip).size)} zip holding a .tar.zst of ${FILES} files (${mb(written)})`,
